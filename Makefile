@@ -1,0 +1,34 @@
+# payment-outbox: `make help` lists the targets.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+INSTALLED := $(VENV)/.installed
+PYTEST_ARGS ?=
+ARGS ?=
+
+.DEFAULT_GOAL := help
+.PHONY: help migrate prove test lint clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z-]+):.*## /  \1\t/' | expand -t 14
+
+$(INSTALLED): pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev]'
+	touch $@
+
+migrate: $(INSTALLED) ## apply sql/ to DATABASE_URL (dry run: make migrate ARGS=--dry-run)
+	$(BIN)/outbox migrate $(ARGS)
+
+prove: $(INSTALLED) ## run the database proofs (embedded PostgreSQL unless DATABASE_URL is set)
+	$(BIN)/python -m pytest -m proof $(PYTEST_ARGS)
+
+test: lint ## lint, then every test and proof
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: $(INSTALLED) ## sqlfluff over sql/ and the runner's SQL
+	$(BIN)/sqlfluff lint sql runner/sql
+
+clean: ## remove the virtualenv and reports
+	rm -rf $(VENV) reports/*
