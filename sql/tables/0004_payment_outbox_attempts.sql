@@ -28,7 +28,7 @@ WHERE state IN ('DISPATCHED', 'FAILED');
 
 -- Once an item has left pending, its idempotency key is found here; unique, so the database
 -- itself refuses a second terminal item under one key.
-CREATE UNIQUE INDEX payment_outbox_attempts_instruction_id_idempotency_key_terminal_key
+CREATE UNIQUE INDEX payment_outbox_attempts_idempotency_terminal_key
 ON payment_outbox.payment_outbox_attempts (instruction_id, idempotency_key)
 WHERE state IN ('DISPATCHED', 'FAILED');
 
@@ -57,5 +57,5 @@ COMMENT ON INDEX payment_outbox.payment_outbox_attempts_pkey IS
 'attempt_no is unique per item: two writers of the same attempt cannot both succeed.';
 COMMENT ON INDEX payment_outbox.payment_outbox_attempts_outbox_id_terminal_key IS
 'At most one terminal attempt (DISPATCHED or FAILED) per item: no payment completes twice.';
-COMMENT ON INDEX payment_outbox.payment_outbox_attempts_instruction_id_idempotency_key_terminal_key IS
+COMMENT ON INDEX payment_outbox.payment_outbox_attempts_idempotency_terminal_key IS
 'Idempotency lookups for items that have left pending; at most one terminal item per key.';

@@ -1,0 +1,105 @@
+-- Proof: every grant in the schema, read from the catalog, is exactly the declared matrix.
+CREATE TEMPORARY TABLE declared (grantee text, object_name text, privilege text) ON COMMIT DROP;
+INSERT INTO declared VALUES
+('outbox_ingest', 'schema payment_outbox', 'USAGE'),
+('outbox_executor', 'schema payment_outbox', 'USAGE'),
+('outbox_repair', 'schema payment_outbox', 'USAGE'),
+('outbox_readonly', 'schema payment_outbox', 'USAGE'),
+('outbox_auditor', 'schema payment_outbox', 'USAGE'),
+('outbox_ingest', 'function enqueue_payment_outbox(text,text,text,text,jsonb)', 'EXECUTE'),
+('outbox_executor', 'function claim_outbox_batch(text,integer)', 'EXECUTE'),
+(
+    'outbox_executor',
+    'function complete_outbox_attempt(uuid,integer,payment_outbox.outbox_attempt_state,text,text,text)',
+    'EXECUTE'
+),
+('outbox_repair', 'function repair_zombie_attempts(integer,integer)', 'EXECUTE'),
+('outbox_repair', 'function list_stuck_dispatching(integer)', 'EXECUTE'),
+('outbox_readonly', 'function list_stuck_dispatching(integer)', 'EXECUTE'),
+('outbox_readonly', 'function check_invariants()', 'EXECUTE'),
+('outbox_auditor', 'function check_invariants()', 'EXECUTE'),
+('outbox_readonly', 'view payment_outbox_in_flight', 'SELECT'),
+('outbox_repair', 'view payment_outbox_in_flight', 'SELECT'),
+('outbox_readonly', 'view payment_outbox_queue_metrics', 'SELECT'),
+('outbox_repair', 'view payment_outbox_queue_metrics', 'SELECT'),
+('outbox_auditor', 'table payment_outbox_attempts', 'SELECT');
+
+-- Every privilege granted to PUBLIC or to a runtime role on the schema, its relations and
+-- its functions. A NULL acl means the defaults, which for functions include PUBLIC EXECUTE.
+CREATE TEMPORARY TABLE granted ON COMMIT DROP AS
+WITH acl AS (
+    SELECT 'schema ' || n.nspname AS object_name, (aclexplode(coalesce(n.nspacl, acldefault('n', n.nspowner)))).*
+    FROM pg_catalog.pg_namespace AS n WHERE n.nspname = 'payment_outbox'
+    UNION ALL
+    SELECT
+        CASE c.relkind WHEN 'v' THEN 'view ' WHEN 'S' THEN 'sequence ' ELSE 'table ' END || c.relname,
+        (aclexplode(coalesce(c.relacl, acldefault('r', c.relowner)))).*
+    FROM pg_catalog.pg_class AS c
+    WHERE c.relnamespace = 'payment_outbox'::regnamespace AND c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f')
+    UNION ALL
+    SELECT
+        'function ' || regexp_replace(p.oid::regprocedure::text, '^payment_outbox\.', ''),
+        (aclexplode(coalesce(p.proacl, acldefault('f', p.proowner)))).*
+    FROM pg_catalog.pg_proc AS p WHERE p.pronamespace = 'payment_outbox'::regnamespace
+)
+SELECT
+    CASE WHEN acl.grantee = 0 THEN 'PUBLIC' ELSE acl.grantee::regrole::text END AS grantee,
+    acl.object_name,
+    acl.privilege_type AS privilege
+FROM acl
+WHERE acl.grantee = 0 OR acl.grantee::regrole::text IN (
+    'outbox_ingest', 'outbox_executor', 'outbox_repair', 'outbox_readonly', 'outbox_auditor'
+);
+
+SELECT payment_outbox_proof.is(
+    (SELECT string_agg(format('%s %s ON %s', privilege, grantee, object_name), '; ' ORDER BY 1)
+     FROM (SELECT * FROM granted EXCEPT SELECT * FROM declared) AS extra),
+    NULL, 'no privilege beyond the declared matrix'
+);
+SELECT payment_outbox_proof.is(
+    (SELECT string_agg(format('%s %s ON %s', privilege, grantee, object_name), '; ' ORDER BY 1)
+     FROM (SELECT * FROM declared EXCEPT SELECT * FROM granted) AS missing),
+    NULL, 'every declared privilege is granted'
+);
+SELECT payment_outbox_proof.is(
+    (SELECT count(*) FROM granted WHERE grantee = 'PUBLIC'), 0::bigint, 'PUBLIC holds nothing in the schema'
+);
+
+SELECT payment_outbox_proof.is(
+    (SELECT string_agg(p.proname, ', ' ORDER BY p.proname)
+     FROM pg_catalog.pg_proc AS p
+     WHERE
+         p.pronamespace = 'payment_outbox'::regnamespace
+         AND p.prosecdef
+         AND NOT coalesce(p.proconfig @> ARRAY['search_path=pg_catalog, payment_outbox, pg_temp'], false)),
+    NULL, 'every SECURITY DEFINER function pins search_path to pg_catalog, payment_outbox, pg_temp'
+);
+
+SELECT payment_outbox_proof.is(
+    (SELECT string_agg(r.rolname, ', ' ORDER BY r.rolname)
+     FROM pg_catalog.pg_roles AS r
+     WHERE
+         r.rolname IN ('outbox_ingest', 'outbox_executor', 'outbox_repair', 'outbox_readonly', 'outbox_auditor')
+         AND (r.rolcanlogin OR r.rolsuper OR r.rolcreaterole OR r.rolcreatedb OR r.rolbypassrls)),
+    NULL, 'runtime roles are NOLOGIN with no special attributes'
+);
+
+SELECT payment_outbox_proof.throws_ok(
+    format($q$SET LOCAL ROLE %I; SELECT payload FROM payment_outbox.payment_outbox_pending$q$, r.rolname),
+    '42501', format('%s cannot read pending rows directly', r.rolname)
+)
+FROM (VALUES ('outbox_ingest'), ('outbox_executor'), ('outbox_repair'), ('outbox_readonly'), ('outbox_auditor'))
+    AS r (rolname);
+SELECT payment_outbox_proof.throws_ok(
+    $q$SET LOCAL ROLE outbox_readonly; SELECT * FROM payment_outbox.participant_outbox_sequences$q$,
+    '42501', 'outbox_readonly cannot read the sequence table'
+);
+SELECT payment_outbox_proof.ok(
+    NOT EXISTS (
+        SELECT FROM pg_catalog.pg_attribute
+        WHERE attrelid IN ('payment_outbox.payment_outbox_in_flight'::regclass,
+                           'payment_outbox.payment_outbox_queue_metrics'::regclass)
+          AND attname = 'payload'
+    ),
+    'the views readable by outbox_readonly carry no payload'
+);
