@@ -1,4 +1,7 @@
 -- Every file the ledger records, with its checksum.
-SELECT file_name, kind, sha256
+SELECT
+    file_name,
+    kind,
+    sha256
 FROM payment_outbox.schema_migrations
 ORDER BY file_name;

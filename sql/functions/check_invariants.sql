@@ -7,10 +7,16 @@ SECURITY DEFINER
 SET search_path = pg_catalog, payment_outbox, pg_temp
 BEGIN ATOMIC
     WITH items AS (
-        SELECT p.outbox_id, p.participant_id, p.sequence_id
+        SELECT
+            p.outbox_id,
+            p.participant_id,
+            p.sequence_id
         FROM payment_outbox.payment_outbox_pending AS p
         UNION
-        SELECT a.outbox_id, a.participant_id, a.sequence_id
+        SELECT
+            a.outbox_id,
+            a.participant_id,
+            a.sequence_id
         FROM payment_outbox.payment_outbox_attempts AS a
     ),
 
@@ -36,74 +42,112 @@ BEGIN ATOMIC
         GROUP BY i.participant_id
     )
 
-    SELECT 'sequence_duplicate', NULL::uuid, i.participant_id,
-        format('sequence id %s is held by %s items', i.sequence_id, count(DISTINCT i.outbox_id))
+    SELECT
+        'sequence_duplicate' AS invariant,
+        NULL::uuid AS outbox_id,
+        i.participant_id,
+        format('sequence id %s is held by %s items', i.sequence_id, count(DISTINCT i.outbox_id)) AS detail
     FROM items AS i
     GROUP BY i.participant_id, i.sequence_id
     HAVING count(DISTINCT i.outbox_id) > 1
     UNION ALL
-    SELECT 'sequence_gap', NULL::uuid, pp.participant_id,
-        format('ids run up to %s but only %s distinct ids exist', pp.max_id, pp.distinct_ids)
+    SELECT
+        'sequence_gap' AS invariant,
+        NULL::uuid AS outbox_id,
+        pp.participant_id,
+        format('ids run up to %s but only %s distinct ids exist', pp.max_id, pp.distinct_ids) AS detail
     FROM per_participant AS pp
     WHERE pp.max_id <> pp.distinct_ids
     UNION ALL
-    SELECT 'allocator_out_of_step', NULL::uuid, s.participant_id,
-        format('next_sequence_id is %s, highest id held is %s', s.next_sequence_id, coalesce(pp.max_id, 0))
+    SELECT
+        'allocator_out_of_step' AS invariant,
+        NULL::uuid AS outbox_id,
+        s.participant_id,
+        format('next_sequence_id is %s, highest id held is %s', s.next_sequence_id, coalesce(pp.max_id, 0)) AS detail
     FROM payment_outbox.participant_outbox_sequences AS s
-    LEFT JOIN per_participant AS pp ON pp.participant_id = s.participant_id
+    LEFT JOIN per_participant AS pp ON s.participant_id = pp.participant_id
     WHERE s.next_sequence_id <> coalesce(pp.max_id, 0) + 1
     UNION ALL
-    SELECT 'allocator_missing', NULL::uuid, pp.participant_id,
-        format('items up to sequence id %s exist but the participant has no allocator row', pp.max_id)
+    SELECT
+        'allocator_missing' AS invariant,
+        NULL::uuid AS outbox_id,
+        pp.participant_id,
+        format('items up to sequence id %s exist but the participant has no allocator row', pp.max_id) AS detail
     FROM per_participant AS pp
-    WHERE NOT EXISTS (
-        SELECT FROM payment_outbox.participant_outbox_sequences AS s WHERE s.participant_id = pp.participant_id
-    )
+    WHERE
+        NOT EXISTS (
+            SELECT FROM payment_outbox.participant_outbox_sequences AS s
+            WHERE s.participant_id = pp.participant_id
+        )
     UNION ALL
-    SELECT 'multiple_terminal_attempts', h.outbox_id, NULL,
-        format('%s terminal attempts', h.terminal_attempts)
+    SELECT
+        'multiple_terminal_attempts' AS invariant,
+        h.outbox_id,
+        NULL AS participant_id,
+        format('%s terminal attempts', h.terminal_attempts) AS detail
     FROM history AS h
     WHERE h.terminal_attempts > 1
     UNION ALL
-    SELECT 'attempt_numbers_not_increasing', h.outbox_id, NULL,
-        format('%s attempts numbered %s to %s', h.attempts, h.first_attempt_no, h.last_attempt_no)
+    SELECT
+        'attempt_numbers_not_increasing' AS invariant,
+        h.outbox_id,
+        NULL AS participant_id,
+        format('%s attempts numbered %s to %s', h.attempts, h.first_attempt_no, h.last_attempt_no) AS detail
     FROM history AS h
     WHERE h.first_attempt_no <> 1 OR h.last_attempt_no <> h.attempts
     UNION ALL
-    SELECT 'attempt_after_terminal', h.outbox_id, NULL,
-        format('terminal attempt %s is followed by attempt %s', h.terminal_attempt_no, h.last_attempt_no)
+    SELECT
+        'attempt_after_terminal' AS invariant,
+        h.outbox_id,
+        NULL AS participant_id,
+        format('terminal attempt %s is followed by attempt %s', h.terminal_attempt_no, h.last_attempt_no) AS detail
     FROM history AS h
     WHERE h.terminal_attempt_no < h.last_attempt_no
     UNION ALL
-    SELECT 'in_flight_without_dispatching_attempt', p.outbox_id, p.participant_id,
+    SELECT
+        'in_flight_without_dispatching_attempt' AS invariant,
+        p.outbox_id,
+        p.participant_id,
         format(
             'claimed as attempt %s, latest ledger row is %s %s',
             p.attempt_no, coalesce(h.last_attempt_no::text, 'none'), coalesce(h.last_state::text, '')
-        )
+        ) AS detail
     FROM payment_outbox.payment_outbox_pending AS p
-    LEFT JOIN history AS h ON h.outbox_id = p.outbox_id
+    LEFT JOIN history AS h ON p.outbox_id = h.outbox_id
     WHERE
         p.attempt_no IS NOT NULL
         AND (h.last_attempt_no IS DISTINCT FROM p.attempt_no OR h.last_state IS DISTINCT FROM 'DISPATCHING')
     UNION ALL
-    SELECT 'dispatching_attempt_without_claim', p.outbox_id, p.participant_id,
-        format('latest ledger row %s is DISPATCHING but the pending row holds no claim', h.last_attempt_no)
+    SELECT
+        'dispatching_attempt_without_claim' AS invariant,
+        p.outbox_id,
+        p.participant_id,
+        format('latest ledger row %s is DISPATCHING but the pending row holds no claim', h.last_attempt_no) AS detail
     FROM payment_outbox.payment_outbox_pending AS p
-    JOIN history AS h ON h.outbox_id = p.outbox_id
+    INNER JOIN history AS h ON p.outbox_id = h.outbox_id
     WHERE p.attempt_no IS NULL AND h.last_state = 'DISPATCHING'
     UNION ALL
-    SELECT 'terminal_item_in_pending', p.outbox_id, p.participant_id,
-        format('terminal attempt %s exists, the item is still pending', h.terminal_attempt_no)
+    SELECT
+        'terminal_item_in_pending' AS invariant,
+        p.outbox_id,
+        p.participant_id,
+        format('terminal attempt %s exists, the item is still pending', h.terminal_attempt_no) AS detail
     FROM payment_outbox.payment_outbox_pending AS p
-    JOIN history AS h ON h.outbox_id = p.outbox_id
+    INNER JOIN history AS h ON p.outbox_id = h.outbox_id
     WHERE h.terminal_attempts > 0
     UNION ALL
-    SELECT 'item_lost', h.outbox_id, NULL,
-        format('latest attempt %s is %s, and the item is neither terminal nor pending', h.last_attempt_no, h.last_state)
+    SELECT
+        'item_lost' AS invariant,
+        h.outbox_id,
+        NULL AS participant_id,
+        format('latest attempt %s is %s, and the item is neither terminal nor pending', h.last_attempt_no, h.last_state) AS detail
     FROM history AS h
     WHERE
         h.terminal_attempts = 0
-        AND NOT EXISTS (SELECT FROM payment_outbox.payment_outbox_pending AS p WHERE p.outbox_id = h.outbox_id);
+        AND NOT EXISTS (
+            SELECT FROM payment_outbox.payment_outbox_pending AS p
+            WHERE p.outbox_id = h.outbox_id
+        );
 END;
 
 COMMENT ON FUNCTION payment_outbox.check_invariants() IS

@@ -74,4 +74,4 @@ $$;
 COMMENT ON FUNCTION payment_outbox_proof.row_counts() IS
 'A fingerprint of the package tables, to prove that a refused call wrote nothing.';
 
-GRANT USAGE ON SCHEMA payment_outbox_proof TO PUBLIC;
+GRANT USAGE ON SCHEMA payment_outbox_proof TO public;

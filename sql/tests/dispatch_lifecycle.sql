@@ -17,31 +17,47 @@ SELECT payment_outbox_proof.is(
 );
 
 SELECT payment_outbox_proof.ok(
-    (SELECT c.attempt_no = 2 AND c.state = 'DISPATCHED'
-     FROM payment_outbox.complete_outbox_attempt(
-         (SELECT outbox_id FROM claim_one WHERE idempotency_key = 'life-k1'), 1, 'DISPATCHED', p_rail_reference => 'rail-1'
-     ) AS c),
+    (
+        SELECT c.attempt_no = 2 AND c.state = 'DISPATCHED'
+        FROM payment_outbox.complete_outbox_attempt(
+            (
+                SELECT outbox_id FROM claim_one
+                WHERE idempotency_key = 'life-k1'
+            ), 1, 'DISPATCHED', p_rail_reference => 'rail-1'
+        ) AS c
+    ),
     'completing the current attempt appends DISPATCHED as attempt 2'
 );
 SELECT payment_outbox_proof.throws_ok(
     format(
         $q$SELECT * FROM payment_outbox.complete_outbox_attempt(%L, 1, 'DISPATCHED')$q$,
-        (SELECT outbox_id FROM claim_one WHERE idempotency_key = 'life-k1')
+        (
+            SELECT outbox_id FROM claim_one
+            WHERE idempotency_key = 'life-k1'
+        )
     ),
     'PO002', 'a second completion of a terminal item is stale'
 );
 
 SELECT payment_outbox_proof.ok(
-    (SELECT c.attempt_no = 2 AND c.state = 'RETRYABLE'
-     FROM payment_outbox.complete_outbox_attempt(
-         (SELECT outbox_id FROM claim_one WHERE idempotency_key = 'life-k2'), 1, 'RETRYABLE', 'TIMEOUT', 'rail timed out'
-     ) AS c),
+    (
+        SELECT c.attempt_no = 2 AND c.state = 'RETRYABLE'
+        FROM payment_outbox.complete_outbox_attempt(
+            (
+                SELECT outbox_id FROM claim_one
+                WHERE idempotency_key = 'life-k2'
+            ), 1, 'RETRYABLE', 'TIMEOUT', 'rail timed out'
+        ) AS c
+    ),
     'RETRYABLE is recorded as attempt 2'
 );
 SELECT payment_outbox_proof.throws_ok(
     format(
         $q$SELECT * FROM payment_outbox.complete_outbox_attempt(%L, 1, 'DISPATCHED')$q$,
-        (SELECT outbox_id FROM claim_one WHERE idempotency_key = 'life-k2')
+        (
+            SELECT outbox_id FROM claim_one
+            WHERE idempotency_key = 'life-k2'
+        )
     ),
     'PO002', 'after a retry, the old attempt number is fenced off'
 );
@@ -63,22 +79,30 @@ SELECT payment_outbox_proof.throws_ok(
 SELECT payment_outbox_proof.throws_ok(
     format(
         $q$SELECT * FROM payment_outbox.complete_outbox_attempt(%L, 2, 'DISPATCHING')$q$,
-        (SELECT outbox_id FROM claim_one WHERE idempotency_key = 'life-k2')
+        (
+            SELECT outbox_id FROM claim_one
+            WHERE idempotency_key = 'life-k2'
+        )
     ),
     'PO014', 'DISPATCHING is not a completion state'
 );
 SELECT payment_outbox_proof.throws_ok(
     format(
         $q$SELECT * FROM payment_outbox.complete_outbox_attempt(%L, 2, 'ZOMBIE_REQUEUE')$q$,
-        (SELECT outbox_id FROM claim_one WHERE idempotency_key = 'life-k2')
+        (
+            SELECT outbox_id FROM claim_one
+            WHERE idempotency_key = 'life-k2'
+        )
     ),
     'PO014', 'ZOMBIE_REQUEUE is not a completion state'
 );
 
 SET LOCAL ROLE outbox_ingest;
 SELECT payment_outbox_proof.ok(
-    (SELECT e.state = 'DISPATCHED' AND e.sequence_id = 1
-     FROM payment_outbox.enqueue_payment_outbox('life-i1', 'life-p', 'life-k1', 'sepa', '{"n": 1}') AS e),
+    (
+        SELECT e.state = 'DISPATCHED' AND e.sequence_id = 1
+        FROM payment_outbox.enqueue_payment_outbox('life-i1', 'life-p', 'life-k1', 'sepa', '{"n": 1}') AS e
+    ),
     'enqueue after the item is terminal returns it with its terminal state'
 );
 SELECT payment_outbox_proof.throws_ok(
@@ -88,17 +112,25 @@ SELECT payment_outbox_proof.throws_ok(
 
 RESET ROLE;
 SELECT payment_outbox_proof.is(
-    (SELECT string_agg(attempt_no || ':' || state, ',' ORDER BY attempt_no)
-     FROM payment_outbox.payment_outbox_attempts WHERE idempotency_key = 'life-k1'),
+    (
+        SELECT string_agg(attempt_no || ':' || state, ',' ORDER BY attempt_no)
+        FROM payment_outbox.payment_outbox_attempts
+        WHERE idempotency_key = 'life-k1'
+    ),
     '1:DISPATCHING,2:DISPATCHED', 'the ledger of the dispatched item'
 );
 SELECT payment_outbox_proof.is(
-    (SELECT rail_reference FROM payment_outbox.payment_outbox_attempts
-     WHERE idempotency_key = 'life-k1' AND state = 'DISPATCHED'),
+    (
+        SELECT rail_reference FROM payment_outbox.payment_outbox_attempts
+        WHERE idempotency_key = 'life-k1' AND state = 'DISPATCHED'
+    ),
     'rail-1', 'the rail reference is kept'
 );
 SELECT payment_outbox_proof.ok(
-    (SELECT attempt_no IS NULL AND attempt_count = 2 AND next_attempt_at >= now() + interval '1 second'
-     FROM payment_outbox.payment_outbox_pending WHERE idempotency_key = 'life-k2'),
+    (
+        SELECT attempt_no IS NULL AND attempt_count = 2 AND next_attempt_at >= now() + interval '1 second'
+        FROM payment_outbox.payment_outbox_pending
+        WHERE idempotency_key = 'life-k2'
+    ),
     'the retried item is back in pending with no claim, attempt_count 2 and a backoff'
 );

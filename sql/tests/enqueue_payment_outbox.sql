@@ -10,15 +10,19 @@ SELECT payment_outbox_proof.is(
 SELECT payment_outbox_proof.is((SELECT state FROM first_call), 'PENDING', 'a new item is PENDING');
 
 SELECT payment_outbox_proof.ok(
-    (SELECT e.outbox_id = f.outbox_id AND e.sequence_id = f.sequence_id AND e.created_at = f.created_at
-     FROM payment_outbox.enqueue_payment_outbox('proof-i1', 'proof-p1', 'proof-k1', 'sepa', '{"amount": 100}') AS e,
-         first_call AS f),
+    (
+        SELECT e.outbox_id = f.outbox_id AND e.sequence_id = f.sequence_id AND e.created_at = f.created_at
+        FROM payment_outbox.enqueue_payment_outbox('proof-i1', 'proof-p1', 'proof-k1', 'sepa', '{"amount": 100}') AS e,
+            first_call AS f
+    ),
     'a repeated call returns the same item'
 );
 SELECT payment_outbox_proof.ok(
-    (SELECT e.outbox_id = f.outbox_id
-     FROM payment_outbox.enqueue_payment_outbox('proof-i1', 'proof-p1', 'proof-k1', 'sepa', '{ "amount" : 100 }') AS e,
-         first_call AS f),
+    (
+        SELECT e.outbox_id = f.outbox_id
+        FROM payment_outbox.enqueue_payment_outbox('proof-i1', 'proof-p1', 'proof-k1', 'sepa', '{ "amount" : 100 }') AS e,
+            first_call AS f
+    ),
     'the payload is compared as jsonb, so white space does not make a different payment'
 );
 
@@ -77,7 +81,10 @@ SELECT payment_outbox_proof.is(
 
 RESET ROLE;
 SELECT payment_outbox_proof.is(
-    (SELECT next_sequence_id FROM payment_outbox.participant_outbox_sequences WHERE participant_id = 'proof-p1'),
+    (
+        SELECT next_sequence_id FROM payment_outbox.participant_outbox_sequences
+        WHERE participant_id = 'proof-p1'
+    ),
     3::bigint,
     'the allocator stands at the next free id after refusals'
 );

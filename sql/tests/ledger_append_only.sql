@@ -17,10 +17,11 @@ SELECT payment_outbox_proof.throws_ok(
     'PO020', 'a DELETE that matches no row is refused as well'
 );
 
-SELECT payment_outbox_proof.throws_ok(
-    format($q$SET LOCAL ROLE %I; TRUNCATE payment_outbox.payment_outbox_attempts$q$, r.rolname),
-    '42501', format('%s cannot TRUNCATE the ledger', r.rolname)
-)
+SELECT
+    payment_outbox_proof.throws_ok(
+        format($q$SET LOCAL ROLE %I; TRUNCATE payment_outbox.payment_outbox_attempts$q$, r.rolname),
+        '42501', format('%s cannot TRUNCATE the ledger', r.rolname)
+    )
 FROM (VALUES ('outbox_ingest'), ('outbox_executor'), ('outbox_repair'), ('outbox_readonly'), ('outbox_auditor'))
     AS r (rolname);
 
@@ -35,6 +36,9 @@ SELECT payment_outbox_proof.throws_ok(
     '42501', 'a runtime role cannot INSERT into the ledger directly'
 );
 SELECT payment_outbox_proof.is(
-    (SELECT count(*) FROM payment_outbox.payment_outbox_attempts WHERE worker_id = 'worker-a'), 1::bigint,
+    (
+        SELECT count(*) FROM payment_outbox.payment_outbox_attempts
+        WHERE worker_id = 'worker-a'
+    ), 1::bigint,
     'the ledger row is unchanged'
 );

@@ -1,19 +1,22 @@
 -- Proof: at the maximum attempt count a RETRYABLE completion becomes FAILED and leaves pending.
-SELECT set_config('payment_outbox.max_attempt_count', '4', true);
+SELECT set_config('payment_outbox.max_attempt_count', '4', TRUE);
 
 SET LOCAL ROLE outbox_ingest;
 SELECT * FROM payment_outbox.enqueue_payment_outbox('max-i1', 'max-p', 'max-k1', 'sepa', '{}');
 
 RESET ROLE;
 -- Make the retry due at once, so the second claim happens in this transaction.
-SELECT set_config('payment_outbox.proof_outbox_id', outbox_id::text, true)
-FROM payment_outbox.payment_outbox_pending WHERE idempotency_key = 'max-k1';
+SELECT set_config('payment_outbox.proof_outbox_id', outbox_id::text, TRUE)
+FROM payment_outbox.payment_outbox_pending
+WHERE idempotency_key = 'max-k1';
 
 SET LOCAL ROLE outbox_executor;
 SELECT payment_outbox_proof.ok(
-    (SELECT c.state = 'RETRYABLE' AND c.attempt_no = 2
-     FROM payment_outbox.claim_outbox_batch('worker-a', 1) AS b,
-         payment_outbox.complete_outbox_attempt(b.outbox_id, b.attempt_no, 'RETRYABLE') AS c),
+    (
+        SELECT c.state = 'RETRYABLE' AND c.attempt_no = 2
+        FROM payment_outbox.claim_outbox_batch('worker-a', 1) AS b,
+            payment_outbox.complete_outbox_attempt(b.outbox_id, b.attempt_no, 'RETRYABLE') AS c
+    ),
     'below the maximum, RETRYABLE stays RETRYABLE'
 );
 
@@ -23,19 +26,27 @@ WHERE outbox_id = current_setting('payment_outbox.proof_outbox_id')::uuid;
 
 SET LOCAL ROLE outbox_executor;
 SELECT payment_outbox_proof.ok(
-    (SELECT c.state = 'FAILED' AND c.attempt_no = 4
-     FROM payment_outbox.claim_outbox_batch('worker-a', 1) AS b,
-         payment_outbox.complete_outbox_attempt(b.outbox_id, b.attempt_no, 'RETRYABLE') AS c),
+    (
+        SELECT c.state = 'FAILED' AND c.attempt_no = 4
+        FROM payment_outbox.claim_outbox_batch('worker-a', 1) AS b,
+            payment_outbox.complete_outbox_attempt(b.outbox_id, b.attempt_no, 'RETRYABLE') AS c
+    ),
     'at attempt 4 of 4, RETRYABLE becomes FAILED'
 );
 
 RESET ROLE;
 SELECT payment_outbox_proof.is(
-    (SELECT count(*) FROM payment_outbox.payment_outbox_pending WHERE idempotency_key = 'max-k1'), 0::bigint,
+    (
+        SELECT count(*) FROM payment_outbox.payment_outbox_pending
+        WHERE idempotency_key = 'max-k1'
+    ), 0::bigint,
     'the failed item left pending'
 );
 SELECT payment_outbox_proof.is(
-    (SELECT string_agg(attempt_no || ':' || state, ',' ORDER BY attempt_no)
-     FROM payment_outbox.payment_outbox_attempts WHERE idempotency_key = 'max-k1'),
+    (
+        SELECT string_agg(attempt_no || ':' || state, ',' ORDER BY attempt_no)
+        FROM payment_outbox.payment_outbox_attempts
+        WHERE idempotency_key = 'max-k1'
+    ),
     '1:DISPATCHING,2:RETRYABLE,3:DISPATCHING,4:FAILED', 'the ledger of the failed item'
 );

@@ -28,20 +28,31 @@ INSERT INTO declared VALUES
 -- its functions. A NULL acl means the defaults, which for functions include PUBLIC EXECUTE.
 CREATE TEMPORARY TABLE granted ON COMMIT DROP AS
 WITH acl AS (
-    SELECT 'schema ' || n.nspname AS object_name, (aclexplode(coalesce(n.nspacl, acldefault('n', n.nspowner)))).*
-    FROM pg_catalog.pg_namespace AS n WHERE n.nspname = 'payment_outbox'
+    SELECT
+        'schema ' || n.nspname AS object_name,
+        x.grantee,
+        x.privilege_type
+    FROM pg_catalog.pg_namespace AS n
+    CROSS JOIN LATERAL aclexplode(coalesce(n.nspacl, acldefault('n', n.nspowner))) AS x
+    WHERE n.nspname = 'payment_outbox'
     UNION ALL
     SELECT
-        CASE c.relkind WHEN 'v' THEN 'view ' WHEN 'S' THEN 'sequence ' ELSE 'table ' END || c.relname,
-        (aclexplode(coalesce(c.relacl, acldefault('r', c.relowner)))).*
+        CASE c.relkind WHEN 'v' THEN 'view ' WHEN 'S' THEN 'sequence ' ELSE 'table ' END || c.relname AS object_name,
+        x.grantee,
+        x.privilege_type
     FROM pg_catalog.pg_class AS c
+    CROSS JOIN LATERAL aclexplode(coalesce(c.relacl, acldefault('r', c.relowner))) AS x
     WHERE c.relnamespace = 'payment_outbox'::regnamespace AND c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f')
     UNION ALL
     SELECT
-        'function ' || regexp_replace(p.oid::regprocedure::text, '^payment_outbox\.', ''),
-        (aclexplode(coalesce(p.proacl, acldefault('f', p.proowner)))).*
-    FROM pg_catalog.pg_proc AS p WHERE p.pronamespace = 'payment_outbox'::regnamespace
+        'function ' || regexp_replace(p.oid::regprocedure::text, '^payment_outbox\.', '') AS object_name,
+        x.grantee,
+        x.privilege_type
+    FROM pg_catalog.pg_proc AS p
+    CROSS JOIN LATERAL aclexplode(coalesce(p.proacl, acldefault('f', p.proowner))) AS x
+    WHERE p.pronamespace = 'payment_outbox'::regnamespace
 )
+
 SELECT
     CASE WHEN acl.grantee = 0 THEN 'PUBLIC' ELSE acl.grantee::regrole::text END AS grantee,
     acl.object_name,
@@ -52,42 +63,62 @@ WHERE acl.grantee = 0 OR acl.grantee::regrole::text IN (
 );
 
 SELECT payment_outbox_proof.is(
-    (SELECT string_agg(format('%s %s ON %s', privilege, grantee, object_name), '; ' ORDER BY 1)
-     FROM (SELECT * FROM granted EXCEPT SELECT * FROM declared) AS extra),
+    (
+        SELECT string_agg(format('%s %s ON %s', privilege, grantee, object_name), '; ' ORDER BY 1)
+        FROM (
+            SELECT * FROM granted
+            EXCEPT
+            SELECT * FROM declared
+        ) AS extra
+    ),
     NULL, 'no privilege beyond the declared matrix'
 );
 SELECT payment_outbox_proof.is(
-    (SELECT string_agg(format('%s %s ON %s', privilege, grantee, object_name), '; ' ORDER BY 1)
-     FROM (SELECT * FROM declared EXCEPT SELECT * FROM granted) AS missing),
+    (
+        SELECT string_agg(format('%s %s ON %s', privilege, grantee, object_name), '; ' ORDER BY 1)
+        FROM (
+            SELECT * FROM declared
+            EXCEPT
+            SELECT * FROM granted
+        ) AS missing
+    ),
     NULL, 'every declared privilege is granted'
 );
 SELECT payment_outbox_proof.is(
-    (SELECT count(*) FROM granted WHERE grantee = 'PUBLIC'), 0::bigint, 'PUBLIC holds nothing in the schema'
+    (
+        SELECT count(*) FROM granted
+        WHERE grantee = 'PUBLIC'
+    ), 0::bigint, 'PUBLIC holds nothing in the schema'
 );
 
 SELECT payment_outbox_proof.is(
-    (SELECT string_agg(p.proname, ', ' ORDER BY p.proname)
-     FROM pg_catalog.pg_proc AS p
-     WHERE
-         p.pronamespace = 'payment_outbox'::regnamespace
-         AND p.prosecdef
-         AND NOT coalesce(p.proconfig @> ARRAY['search_path=pg_catalog, payment_outbox, pg_temp'], false)),
+    (
+        SELECT string_agg(p.proname, ', ' ORDER BY p.proname)
+        FROM pg_catalog.pg_proc AS p
+        WHERE
+            p.pronamespace = 'payment_outbox'::regnamespace
+            AND p.prosecdef
+            AND NOT coalesce(p.proconfig @> ARRAY['search_path=pg_catalog, payment_outbox, pg_temp'], FALSE)
+    ),
     NULL, 'every SECURITY DEFINER function pins search_path to pg_catalog, payment_outbox, pg_temp'
 );
 
 SELECT payment_outbox_proof.is(
-    (SELECT string_agg(r.rolname, ', ' ORDER BY r.rolname)
-     FROM pg_catalog.pg_roles AS r
-     WHERE
-         r.rolname IN ('outbox_ingest', 'outbox_executor', 'outbox_repair', 'outbox_readonly', 'outbox_auditor')
-         AND (r.rolcanlogin OR r.rolsuper OR r.rolcreaterole OR r.rolcreatedb OR r.rolbypassrls)),
+    (
+        SELECT string_agg(r.rolname, ', ' ORDER BY r.rolname)
+        FROM pg_catalog.pg_roles AS r
+        WHERE
+            r.rolname IN ('outbox_ingest', 'outbox_executor', 'outbox_repair', 'outbox_readonly', 'outbox_auditor')
+            AND (r.rolcanlogin OR r.rolsuper OR r.rolcreaterole OR r.rolcreatedb OR r.rolbypassrls)
+    ),
     NULL, 'runtime roles are NOLOGIN with no special attributes'
 );
 
-SELECT payment_outbox_proof.throws_ok(
-    format($q$SET LOCAL ROLE %I; SELECT payload FROM payment_outbox.payment_outbox_pending$q$, r.rolname),
-    '42501', format('%s cannot read pending rows directly', r.rolname)
-)
+SELECT
+    payment_outbox_proof.throws_ok(
+        format($q$SET LOCAL ROLE %I; SELECT payload FROM payment_outbox.payment_outbox_pending$q$, r.rolname),
+        '42501', format('%s cannot read pending rows directly', r.rolname)
+    )
 FROM (VALUES ('outbox_ingest'), ('outbox_executor'), ('outbox_repair'), ('outbox_readonly'), ('outbox_auditor'))
     AS r (rolname);
 SELECT payment_outbox_proof.throws_ok(
@@ -97,9 +128,11 @@ SELECT payment_outbox_proof.throws_ok(
 SELECT payment_outbox_proof.ok(
     NOT EXISTS (
         SELECT FROM pg_catalog.pg_attribute
-        WHERE attrelid IN ('payment_outbox.payment_outbox_in_flight'::regclass,
-                           'payment_outbox.payment_outbox_queue_metrics'::regclass)
-          AND attname = 'payload'
+        WHERE attrelid IN (
+            'payment_outbox.payment_outbox_in_flight'::regclass,
+            'payment_outbox.payment_outbox_queue_metrics'::regclass
+        )
+        AND attname = 'payload'
     ),
     'the views readable by outbox_readonly carry no payload'
 );
