@@ -108,9 +108,10 @@ def plan(conn: psycopg.Connection, files: list[SqlFile]) -> Plan:
     return Plan(missing_roles=missing_roles, files=todo, ledger_exists=ledger_exists)
 
 
-def migrate(url: str, *, dry_run: bool = False, say: Callable[[str], None] = print) -> Plan:
+def migrate(url: str, *, dry_run: bool = False, say: Callable[[str], None] = print,
+            root: Path = db.PACKAGE_SQL_DIR) -> Plan:
     """Apply what is not applied yet. Returns the plan that was (or, dry, would be) applied."""
-    files = package_files()
+    files = package_files(root)
     with db.connection(url, application_name="outbox migrate") as conn:
         if dry_run:
             work = plan(conn, files)
@@ -119,19 +120,19 @@ def migrate(url: str, *, dry_run: bool = False, say: Callable[[str], None] = pri
         conn.execute("SELECT pg_advisory_lock(%s)", (LOCK_KEY,))
         conn.commit()
         try:
-            return _apply(conn, files, say)
+            return _apply(conn, files, roles_file(root), say)
         finally:
             conn.rollback()
             conn.execute("SELECT pg_advisory_unlock(%s)", (LOCK_KEY,))
             conn.commit()
 
 
-def _apply(conn: psycopg.Connection, files: list[SqlFile], say: Callable[[str], None]) -> Plan:
+def _apply(conn: psycopg.Connection, files: list[SqlFile], roles: SqlFile, say: Callable[[str], None]) -> Plan:
     work = plan(conn, files)
     _describe(work, say, dry_run=False)
     if work.missing_roles:
         with conn.transaction():
-            conn.execute(roles_file().text)
+            conn.execute(roles.text)
         say(f"created roles: {', '.join(work.missing_roles)}")
     if not work.ledger_exists:
         with conn.transaction():

@@ -12,11 +12,15 @@ RETURNS TABLE (
     created_at timestamptz,
     state text
 )
-LANGUAGE sql
+LANGUAGE plpgsql
 STABLE
--- No SET clause and not SECURITY DEFINER, so the planner can inline this into its callers;
--- every name is schema-qualified and the callers pin search_path themselves.
+SET search_path = pg_catalog, payment_outbox, pg_temp
+-- plpgsql rather than sql: a set-returning sql function that is not inlined is planned again on
+-- every call, which made each enqueue spend most of its time planning this lookup.
 AS $$
+#variable_conflict use_column
+BEGIN
+    RETURN QUERY
     SELECT
         p.outbox_id,
         p.participant_id,
@@ -41,7 +45,8 @@ AS $$
         a.instruction_id = p_instruction_id
         AND a.idempotency_key = p_idempotency_key
         AND a.state IN ('DISPATCHED', 'FAILED')
-    LIMIT 1
+    LIMIT 1;
+END;
 $$;
 
 COMMENT ON FUNCTION payment_outbox._find_outbox_item(text, text) IS
