@@ -13,19 +13,25 @@ SECURITY DEFINER
 SET search_path = pg_catalog, payment_outbox, pg_temp
 AS $$
 #variable_conflict use_column
+-- Every SQL statement costs an executor start-up, so a call runs one: it looks the key up,
+-- and only when the key is new allocates the participant's next sequence id and inserts the
+-- item. The other paths (allocator busy, conflicts, bad input) are rare and may cost more.
 DECLARE
     v_payload_sha256 bytea;
-    v_item record;
     v_hint text;
-    v_sequence_id bigint;
     v_allocator_ctid tid;
-    v_outbox_id uuid;
-    v_created_at timestamptz;
+    v_call record;
+    v_item record;
 BEGIN
-    PERFORM payment_outbox._require_argument('instruction_id', p_instruction_id);
-    PERFORM payment_outbox._require_argument('participant_id', p_participant_id);
-    PERFORM payment_outbox._require_argument('idempotency_key', p_idempotency_key);
-    PERFORM payment_outbox._require_argument('rail_type', p_rail_type);
+    IF num_nulls(
+        nullif(btrim(p_instruction_id), ''), nullif(btrim(p_participant_id), ''),
+        nullif(btrim(p_idempotency_key), ''), nullif(btrim(p_rail_type), '')
+    ) > 0 THEN
+        PERFORM payment_outbox._require_argument('instruction_id', p_instruction_id);
+        PERFORM payment_outbox._require_argument('participant_id', p_participant_id);
+        PERFORM payment_outbox._require_argument('idempotency_key', p_idempotency_key);
+        PERFORM payment_outbox._require_argument('rail_type', p_rail_type);
+    END IF;
     IF p_payload IS NULL OR jsonb_typeof(p_payload) <> 'object' THEN
         RAISE EXCEPTION 'payload must be a JSON object, got %', coalesce(jsonb_typeof(p_payload), 'null')
             USING ERRCODE = 'PO011',
@@ -33,97 +39,110 @@ BEGIN
     END IF;
     v_payload_sha256 := sha256(convert_to(p_payload::text, 'UTF8'));
 
-    -- A repeated call finds its item here and returns it without taking any lock.
-    SELECT * INTO v_item FROM payment_outbox._find_outbox_item(p_instruction_id, p_idempotency_key);
-    IF FOUND THEN
-        PERFORM payment_outbox._require_same_item(
-            p_idempotency_key, v_item.participant_id, v_item.rail_type, v_item.payload_sha256,
-            p_participant_id, p_rail_type, v_payload_sha256
-        );
-        RETURN QUERY SELECT v_item.outbox_id, v_item.sequence_id, v_item.created_at, v_item.state;
-        RETURN;
+    -- When this transaction already holds the participant's allocator lock (a bulk file calls
+    -- this thousands of times in one transaction) the hint gives the row's ctid: found by key,
+    -- the row would be reached through every version this transaction has made of it.
+    v_hint := current_setting('payment_outbox.allocator_hint', true);
+    IF substr(v_hint, strpos(v_hint, ' ') + 1) = p_participant_id THEN
+        v_allocator_ctid := split_part(v_hint, ' ', 1)::tid;
     END IF;
 
-    -- Take the next sequence id under the allocator row's lock, held to commit, so ids follow
-    -- commit order with no gaps. When this transaction already holds that lock (bulk files
-    -- call this thousands of times in one transaction) the row is reached by its ctid: looked
-    -- up by key, each update would walk every version this transaction has made of the row.
-    v_hint := current_setting('payment_outbox.allocator_hint', true);
-    IF v_hint IS NOT NULL AND substr(v_hint, strpos(v_hint, ' ') + 1) = p_participant_id THEN
-        UPDATE payment_outbox.participant_outbox_sequences AS s
-        SET next_sequence_id = s.next_sequence_id + 1
-        WHERE s.ctid = split_part(v_hint, ' ', 1)::tid AND s.participant_id = p_participant_id
-        RETURNING s.next_sequence_id - 1, s.ctid INTO v_sequence_id, v_allocator_ctid;
-    END IF;
-    IF v_sequence_id IS NULL THEN
-        UPDATE payment_outbox.participant_outbox_sequences AS s
-        SET next_sequence_id = s.next_sequence_id + 1
-        WHERE s.participant_id = p_participant_id AND s.ctid = (
-            SELECT l.ctid FROM payment_outbox.participant_outbox_sequences AS l
-            WHERE l.participant_id = p_participant_id
-            FOR NO KEY UPDATE SKIP LOCKED
-        )
-        RETURNING s.next_sequence_id - 1, s.ctid INTO v_sequence_id, v_allocator_ctid;
-    END IF;
-    IF v_sequence_id IS NULL THEN
-        -- Another transaction is creating an item for this participant (or the participant is
-        -- new). Wait for the lock in a subtransaction: if that transaction created our key,
-        -- rolling the subtransaction back releases the lock at once, so a storm of duplicate
-        -- calls does not queue on the allocator until each caller commits.
-        BEGIN
-            INSERT INTO payment_outbox.participant_outbox_sequences (participant_id)
-            VALUES (p_participant_id)
-            ON CONFLICT ON CONSTRAINT participant_outbox_sequences_pkey DO NOTHING;
+    FOR v_round IN 1..2 LOOP
+        WITH existing AS (
+            SELECT * FROM payment_outbox._find_outbox_item(p_instruction_id, p_idempotency_key)
+        ),
+
+        -- A repeated call stops at `existing` and takes no lock. A new key takes the next id
+        -- under the allocator row's lock, held to commit, so ids follow commit order with no
+        -- gaps; SKIP LOCKED, because a row locked by another enqueue is waited for below.
+        allocated AS (
             UPDATE payment_outbox.participant_outbox_sequences AS s
             SET next_sequence_id = s.next_sequence_id + 1
-            WHERE s.participant_id = p_participant_id
-            RETURNING s.next_sequence_id - 1, s.ctid INTO v_sequence_id, v_allocator_ctid;
-            SELECT * INTO v_item
-            FROM payment_outbox._find_outbox_item(p_instruction_id, p_idempotency_key);
-            IF FOUND THEN
-                RAISE EXCEPTION USING ERRCODE = 'PO099';
-            END IF;
-        EXCEPTION WHEN SQLSTATE 'PO099' THEN
-            PERFORM payment_outbox._require_same_item(
-                p_idempotency_key, v_item.participant_id, v_item.rail_type, v_item.payload_sha256,
-                p_participant_id, p_rail_type, v_payload_sha256
-            );
-            RETURN QUERY SELECT v_item.outbox_id, v_item.sequence_id, v_item.created_at, v_item.state;
-            RETURN;
-        END;
-    END IF;
+            WHERE
+                NOT EXISTS (SELECT FROM existing)
+                AND s.participant_id = p_participant_id
+                AND s.ctid = coalesce(v_allocator_ctid, (
+                    SELECT l.ctid FROM payment_outbox.participant_outbox_sequences AS l
+                    WHERE l.participant_id = p_participant_id
+                    FOR NO KEY UPDATE SKIP LOCKED
+                ))
+            RETURNING s.next_sequence_id - 1 AS sequence_id, s.ctid AS allocator_ctid
+        ),
 
-    INSERT INTO payment_outbox.payment_outbox_pending AS p (
-        instruction_id, participant_id, sequence_id, idempotency_key, rail_type, payload, payload_sha256
-    )
-    VALUES (
-        p_instruction_id, p_participant_id, v_sequence_id, p_idempotency_key, p_rail_type, p_payload,
-        v_payload_sha256
-    )
-    ON CONFLICT ON CONSTRAINT payment_outbox_pending_instruction_id_idempotency_key_key DO NOTHING
-    RETURNING p.outbox_id, p.created_at INTO v_outbox_id, v_created_at;
+        inserted AS (
+            INSERT INTO payment_outbox.payment_outbox_pending AS p (
+                instruction_id, participant_id, sequence_id, idempotency_key, rail_type, payload,
+                payload_sha256
+            )
+            SELECT
+                p_instruction_id, p_participant_id, a.sequence_id, p_idempotency_key, p_rail_type,
+                p_payload, v_payload_sha256
+            FROM allocated AS a
+            ON CONFLICT ON CONSTRAINT payment_outbox_pending_instruction_id_idempotency_key_key DO NOTHING
+            RETURNING p.outbox_id, p.sequence_id, p.created_at
+        )
 
-    IF v_outbox_id IS NULL THEN
-        -- The key was committed by a transaction we did not wait for on the allocator: one
-        -- for another participant (a conflict), or one that committed after our first look.
-        -- Give back the id taken above (no one else can have seen it) and answer as a repeat.
-        UPDATE payment_outbox.participant_outbox_sequences AS s
-        SET next_sequence_id = s.next_sequence_id - 1
-        WHERE s.ctid = v_allocator_ctid
-        RETURNING s.ctid INTO v_allocator_ctid;
-        SELECT * INTO STRICT v_item
-        FROM payment_outbox._find_outbox_item(p_instruction_id, p_idempotency_key);
-        PERFORM payment_outbox._require_same_item(
-            p_idempotency_key, v_item.participant_id, v_item.rail_type, v_item.payload_sha256,
-            p_participant_id, p_rail_type, v_payload_sha256
+        SELECT
+            e.outbox_id IS NOT NULL AS found,
+            a.allocator_ctid,
+            coalesce(e.outbox_id, i.outbox_id) AS outbox_id,
+            coalesce(e.sequence_id, i.sequence_id) AS sequence_id,
+            coalesce(e.created_at, i.created_at) AS created_at,
+            coalesce(e.state, 'PENDING') AS state,
+            e.participant_id,
+            e.rail_type,
+            e.payload_sha256
+        INTO v_call
+        FROM (VALUES (1)) AS one (n)
+        LEFT JOIN existing AS e ON TRUE
+        LEFT JOIN allocated AS a ON TRUE
+        LEFT JOIN inserted AS i ON TRUE;
+
+        EXIT WHEN v_call.found OR v_call.allocator_ctid IS NOT NULL;
+
+        -- Another transaction is creating an item for this participant, or the participant is
+        -- new: wait for the lock, unless that transaction created our key meanwhile.
+        v_allocator_ctid := payment_outbox._lock_participant_allocator(
+            p_participant_id, p_instruction_id, p_idempotency_key
         );
-        PERFORM set_config('payment_outbox.allocator_hint', v_allocator_ctid::text || ' ' || p_participant_id, true);
-        RETURN QUERY SELECT v_item.outbox_id, v_item.sequence_id, v_item.created_at, v_item.state;
+        EXIT WHEN v_allocator_ctid IS NULL;
+    END LOOP;
+
+    IF NOT v_call.found AND v_call.outbox_id IS NOT NULL THEN
+        v_hint := set_config(
+            'payment_outbox.allocator_hint', v_call.allocator_ctid::text || ' ' || p_participant_id, true
+        );
+        outbox_id := v_call.outbox_id;
+        sequence_id := v_call.sequence_id;
+        created_at := v_call.created_at;
+        state := v_call.state;
+        RETURN NEXT;
         RETURN;
     END IF;
 
-    PERFORM set_config('payment_outbox.allocator_hint', v_allocator_ctid::text || ' ' || p_participant_id, true);
-    RETURN QUERY SELECT v_outbox_id, v_sequence_id, v_created_at, 'PENDING'::text;
+    IF v_call.found THEN
+        v_item := v_call;
+    ELSE
+        IF v_call.allocator_ctid IS NOT NULL THEN
+            -- The insert met the key, committed by a transaction we did not wait for on the
+            -- allocator (another participant's: a conflict). Give back the id taken above; no
+            -- one else can have seen it.
+            UPDATE payment_outbox.participant_outbox_sequences AS s
+            SET next_sequence_id = s.next_sequence_id - 1
+            WHERE s.ctid = v_call.allocator_ctid;
+        END IF;
+        SELECT * INTO STRICT v_item FROM payment_outbox._find_outbox_item(p_instruction_id, p_idempotency_key);
+    END IF;
+
+    PERFORM payment_outbox._require_same_item(
+        p_idempotency_key, v_item.participant_id, v_item.rail_type, v_item.payload_sha256,
+        p_participant_id, p_rail_type, v_payload_sha256
+    );
+    outbox_id := v_item.outbox_id;
+    sequence_id := v_item.sequence_id;
+    created_at := v_item.created_at;
+    state := v_item.state;
+    RETURN NEXT;
 END;
 $$;
 

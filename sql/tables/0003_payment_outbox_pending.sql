@@ -26,10 +26,7 @@ CREATE TABLE payment_outbox.payment_outbox_pending (
     CONSTRAINT payment_outbox_pending_attempt_count_non_negative_check
     CHECK (attempt_count >= 0),
     CONSTRAINT payment_outbox_pending_claim_all_or_nothing_check
-    CHECK (
-        (attempt_no IS NULL AND worker_id IS NULL AND claimed_at IS NULL)
-        OR (attempt_no IS NOT NULL AND worker_id IS NOT NULL AND claimed_at IS NOT NULL)
-    ),
+    CHECK (num_nulls(attempt_no, worker_id, claimed_at) IN (0, 3)),
     CONSTRAINT payment_outbox_pending_claim_is_latest_attempt_check
     CHECK (attempt_no IS NULL OR attempt_no = attempt_count)
 );
