@@ -108,6 +108,12 @@ BEGIN
         EXIT WHEN v_allocator_ctid IS NULL;
     END LOOP;
 
+    IF NOT v_call.found AND v_call.allocator_ctid IS NULL AND v_allocator_ctid IS NOT NULL THEN
+        RAISE EXCEPTION 'could not allocate a sequence id for participant % with the allocator row locked',
+            p_participant_id
+            USING ERRCODE = 'XX000';
+    END IF;
+
     IF NOT v_call.found AND v_call.outbox_id IS NOT NULL THEN
         v_hint := set_config(
             'payment_outbox.allocator_hint', v_call.allocator_ctid::text || ' ' || p_participant_id, true
