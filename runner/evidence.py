@@ -133,7 +133,7 @@ def _migrate(url: str, run: Run) -> None:
     lines.append("granted the runtime roles to the login (runner/sql/grant_runtime_roles_to_login.sql), "
                  "as tests/conftest.py does, so the proofs can SET ROLE")
     (run.bundle / "proofs" / "migrate.log").write_text("\n".join(lines) + "\n")
-    run.commands += ["outbox migrate (scratch database)", "psql -f runner/sql/grant_runtime_roles_to_login.sql"]
+    run.commands += ["outbox migrate (on the scratch database)", "runner/sql/grant_runtime_roles_to_login.sql"]
 
 
 def _pytest_env(url: str, target: Target, staging: Path) -> dict[str, str]:

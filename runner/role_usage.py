@@ -3,8 +3,10 @@
 Every connection either switches to a runtime role (SET ROLE, role_connection(url, role),
 db.connect(..., role=...)) or stays the login it connected as: the package owner, or on the
 embedded cluster the superuser (`admin_url`). Owner access in tests/ is expected only where a
-fixture or helper TRUNCATEs, seeds or sets up (DDL, GRANT, migrate), or reads the catalog; the
-payment API is never called on an owner connection.
+fixture or helper TRUNCATEs, seeds or sets up (DDL, GRANT, migrate), or where a test reads the
+catalog; the payment API is never called on an owner connection. The purpose is read from the
+text of the `with` block (or function) the connection is opened in: a heuristic, so the full
+list goes into the bundle for a reviewer.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ class Use:
     function: str
     kind: str  # role_switch | owner_connection | superuser_connection
     detail: str
-    purpose: str  # for owner connections in tests/: setup | catalog | api-as-owner | unexplained; else ""
+    purpose: str  # owner connections in tests/: setup | fixture | catalog | api-as-owner | unexplained
 
     def as_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -57,7 +59,9 @@ def scan_file(path: Path, name: str) -> list[Use]:
             continue
         scope = _scope(node, parents)
         text = ast.get_source_segment(source, scope) or "" if scope is not None else ""
-        purpose = _purpose(text) if kind == "owner_connection" and name.startswith("tests/") else ""
+        purpose = ""
+        if kind == "owner_connection" and name.startswith("tests/"):
+            purpose = _purpose(text, _in_fixture(node, parents))
         uses.append(Use(file=name, line=getattr(node, "lineno", 0), function=_function_name(node, parents),
                         kind=kind, detail=detail, purpose=purpose))
     return uses
@@ -110,11 +114,22 @@ def _function_name(node: ast.AST, parents: dict[ast.AST, ast.AST]) -> str:
     return "<module>"
 
 
-def _purpose(text: str) -> str:
+def _in_fixture(node: ast.AST, parents: dict[ast.AST, ast.AST]) -> bool:
+    current = parents.get(node)
+    while current is not None:
+        if isinstance(current, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            return any("fixture" in ast.unparse(decorator) for decorator in current.decorator_list)
+        current = parents.get(current)
+    return False
+
+
+def _purpose(text: str, in_fixture: bool) -> str:
     if API.search(text):
         return "api-as-owner"
     if SETUP.search(text):
         return "setup"
+    if in_fixture:
+        return "fixture"
     if CATALOG.search(text):
         return "catalog"
     return "unexplained"
