@@ -164,6 +164,10 @@ def _run_pytest(run: Run, selection: list[str], env: dict[str, str]) -> int:
 def _code_scan(directory: Path) -> guardrails.Guardrail:
     uses = role_usage.scan(REPO)
     (directory / "code_scan.json").write_text(json.dumps([u.as_json() for u in uses], indent=2) + "\n")
+    (directory / "code_scan.tsv").write_text("".join(
+        "\t".join(row) + "\n" for row in [("file:line", "function", "kind", "purpose", "detail"),
+                                           *((f"{u.file}:{u.line}", u.function, u.kind, u.purpose or "-", u.detail)
+                                             for u in uses)]))
     return guardrails.Guardrail(
         name="owner_access_only_in_setup",
         rule="in tests/, owner connections only TRUNCATE, seed or set up, or read the catalog; "

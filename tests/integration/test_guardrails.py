@@ -27,6 +27,8 @@ VIOLATIONS = [
     "GRANT SELECT ON payment_outbox.payment_outbox_pending TO outbox_readonly",
     "GRANT UPDATE (state) ON payment_outbox.payment_outbox_attempts TO outbox_executor",
     "REVOKE SELECT ON payment_outbox.payment_outbox_attempts FROM outbox_auditor",
+    "GRANT CREATE ON SCHEMA payment_outbox TO outbox_repair",
+    "ALTER TABLE payment_outbox.schema_migrations OWNER TO outbox_repair",
 ]
 
 
@@ -70,4 +72,7 @@ def test_each_planted_violation_is_named(violated: Database, proof: ProofRecord)
         ("column payment_outbox_attempts.state", "outbox_executor holds UPDATE, which is not declared"),
         ("table payment_outbox_attempts", "outbox_auditor lacks SELECT, which is declared"),
         ("table payment_outbox_pending", "outbox_readonly holds SELECT, which is not declared"),
-    ], have=found["table_owner_and_grants"])
+    ], have=[item for item in found["table_owner_and_grants"] if item[0] != "table schema_migrations"])
+    proof.check("a table owned by a runtime role", want=True,
+                have=("table schema_migrations", "owned by outbox_repair, want outbox_owner (the schema owner)")
+                in found["table_owner_and_grants"])
