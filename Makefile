@@ -8,7 +8,7 @@ PYTEST_ARGS ?=
 ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help migrate prove test lint clean
+.PHONY: help migrate prove test lint evidence clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z-]+):.*## /  \1\t/' | expand -t 14
@@ -29,6 +29,9 @@ test: lint ## lint, then every test and proof
 
 lint: $(INSTALLED) ## sqlfluff over sql/ and the runner's SQL
 	$(BIN)/sqlfluff lint sql runner/sql
+
+evidence: $(INSTALLED) ## guardrails + proofs -> reports/<UTC time>-<sha>/ (verify: .venv/bin/outbox evidence verify DIR)
+	$(BIN)/outbox evidence $(if $(PYTEST_ARGS),--pytest-args="$(PYTEST_ARGS)")
 
 clean: ## remove the virtualenv and reports
 	rm -rf $(VENV) reports/*

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
+from pathlib import Path
 
-from runner import db, migrate
+from runner import db, evidence, migrate
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -15,11 +17,22 @@ def main(argv: list[str] | None = None) -> int:
     migrate_cmd = commands.add_parser("migrate", help="apply sql/ to DATABASE_URL")
     migrate_cmd.add_argument("--dry-run", action="store_true", help="list what would be applied; change nothing")
 
+    evidence_cmd = commands.add_parser(
+        "evidence", help="run the guardrails and the proofs; write reports/<UTC time>-<sha>/ (DATABASE_URL optional)")
+    evidence_cmd.add_argument("--pytest-args", default=None,
+                              help='replace the test selection, e.g. --pytest-args="tests/proofs -k sql_proof"')
+    evidence_cmd.add_argument("--reports-dir", type=Path, default=None, help="where the bundle goes (default: reports/)")
+    evidence_sub = evidence_cmd.add_subparsers(dest="evidence_command")
+    verify_cmd = evidence_sub.add_parser("verify", help="check a bundle against its MANIFEST.sha256")
+    verify_cmd.add_argument("bundle", type=Path)
+
     args = parser.parse_args(argv)
     try:
         if args.command == "migrate":
             migrate.migrate(db.database_url(), dry_run=args.dry_run)
             return 0
+        if args.command == "evidence":
+            return _evidence(args)
     except (db.ConfigurationError, migrate.MigrationError) as exc:
         print(f"outbox {args.command}: {exc}", file=sys.stderr)
         return 2
@@ -28,6 +41,18 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     parser.error(f"unknown command {args.command}")
     return 2
+
+
+def _evidence(args: argparse.Namespace) -> int:
+    if args.evidence_command == "verify":
+        result = evidence.verify(args.bundle)
+        for line in result.lines():
+            print(f"outbox evidence verify: {line}", file=sys.stderr)
+        print(f"outbox evidence verify: {'OK' if result.ok else 'FAILED'}: {args.bundle}")
+        return 0 if result.ok else 1
+    selection = shlex.split(args.pytest_args) if args.pytest_args is not None else None
+    _, passed = evidence.build(pytest_args=selection, reports_root=args.reports_dir or evidence.REPO / "reports")
+    return 0 if passed else 1
 
 
 if __name__ == "__main__":

@@ -100,6 +100,14 @@ class EmbeddedCluster:
     def admin_url(self) -> str:
         return self.url(user=SUPERUSER, database="postgres")
 
+    @classmethod
+    def attach(cls, workdir: Path) -> EmbeddedCluster:
+        """A cluster another process started (an evidence run) and will remove: use it, never stop it."""
+        attached = cls()
+        attached.workdir = workdir
+        attached._account = _server_account()
+        return attached
+
     def __enter__(self) -> EmbeddedCluster:
         self._old_sigterm = signal.getsignal(signal.SIGTERM)
         if self._old_sigterm in (signal.SIG_DFL, None):

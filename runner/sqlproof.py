@@ -1,11 +1,13 @@
 """Runs a SQL proof file (sql/tests/*.sql): one transaction, always rolled back.
 
 A proof raises on the first invariant that does not hold; every `ok:` notice it raised on the
-way is returned so a reader sees what was proved.
+way is returned so a reader sees what was proved. A line `-- requires: _name.sql` runs that file
+of sql/tests first, in the same transaction (shared declarations such as the privilege matrix).
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -15,6 +17,7 @@ from runner import db
 
 PROOF_DIR = db.PACKAGE_SQL_DIR / "tests"
 HELPERS = PROOF_DIR / "_proof_helpers.sql"
+REQUIRES = re.compile(r"^-- requires: (_[a-z0-9_]+\.sql)$", re.MULTILINE)
 
 
 @dataclass
@@ -36,11 +39,18 @@ def install_helpers(url: str) -> None:
         conn.commit()
 
 
+def required_files(path: Path) -> list[Path]:
+    """The shared files a proof names with `-- requires: _name.sql`, in the order named."""
+    return [PROOF_DIR / name for name in REQUIRES.findall(path.read_text())]
+
+
 def run_proof(url: str, path: Path) -> ProofResult:
     result = ProofResult(file=path.name, passed=False)
     with db.connection(url, application_name=f"sqlproof {path.stem}") as conn:
         conn.add_notice_handler(lambda notice: result.notices.append(notice.message_primary))
         try:
+            for required in required_files(path):
+                conn.execute(required.read_text())
             conn.execute(path.read_text())
             result.passed = True
         except psycopg.Error as exc:

@@ -2,7 +2,9 @@
 
 DATABASE_URL set: that server. Unset: a throwaway embedded cluster. Either way the tests create a
 scratch database of their own, migrate it, and drop it at the end, so they never touch the data of
-the database DATABASE_URL names. Under CI (CI=true) a skipped test is a failure.
+the database DATABASE_URL names. Under CI (CI=true) a skipped test is a failure. `outbox evidence`
+sets OUTBOX_TEST_DATABASE_URL (its own migrated scratch database) and, on the embedded cluster,
+OUTBOX_TEST_CLUSTER_DIR, so the proofs run on the database whose privileges it reads afterwards.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import os
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -57,6 +60,11 @@ def server() -> Iterator[Server]:
     if url:
         yield Server(url=url, cluster=None)
         return
+    attached = os.environ.get("OUTBOX_TEST_CLUSTER_DIR")
+    if attached:  # the embedded cluster of an `outbox evidence` run: used here, stopped by that run
+        embedded = cluster_mod.EmbeddedCluster.attach(Path(attached))
+        yield Server(url=embedded.database_url, cluster=embedded)
+        return
     try:
         embedded = cluster_mod.EmbeddedCluster()
         embedded.__enter__()
@@ -88,6 +96,10 @@ def drop_database(server: Server, name: str) -> None:
 
 @pytest.fixture(scope="session")
 def database(server: Server) -> Iterator[Database]:
+    given = os.environ.get("OUTBOX_TEST_DATABASE_URL")
+    if given:  # `outbox evidence` migrated it and reads its privileges after the proofs; it drops it
+        yield Database(server=server, name=psycopg.conninfo.conninfo_to_dict(given)["dbname"], url=given)
+        return
     created = create_migrated_database(server)
     try:
         yield created

@@ -16,7 +16,8 @@ from psycopg.conninfo import make_conninfo
 
 from runner import db
 
-REPORTS = Path(__file__).resolve().parent.parent / "reports"
+# `outbox evidence` points this at a directory of its own run (OUTBOX_REPORTS_DIR).
+REPORTS = Path(os.environ.get("OUTBOX_REPORTS_DIR") or Path(__file__).resolve().parent.parent / "reports")
 RUNTIME_ROLES = ("outbox_ingest", "outbox_executor", "outbox_repair", "outbox_readonly", "outbox_auditor")
 
 

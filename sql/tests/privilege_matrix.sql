@@ -1,29 +1,5 @@
 -- Proof: every grant in the schema, read from the catalog, is exactly the declared matrix.
-CREATE TEMPORARY TABLE declared (grantee text, object_name text, privilege text) ON COMMIT DROP;
-INSERT INTO declared VALUES
-('outbox_ingest', 'schema payment_outbox', 'USAGE'),
-('outbox_executor', 'schema payment_outbox', 'USAGE'),
-('outbox_repair', 'schema payment_outbox', 'USAGE'),
-('outbox_readonly', 'schema payment_outbox', 'USAGE'),
-('outbox_auditor', 'schema payment_outbox', 'USAGE'),
-('outbox_ingest', 'function enqueue_payment_outbox(text,text,text,text,jsonb)', 'EXECUTE'),
-('outbox_executor', 'function claim_outbox_batch(text,integer)', 'EXECUTE'),
-(
-    'outbox_executor',
-    'function complete_outbox_attempt(uuid,integer,payment_outbox.outbox_attempt_state,text,text,text)',
-    'EXECUTE'
-),
-('outbox_repair', 'function repair_zombie_attempts(integer,integer)', 'EXECUTE'),
-('outbox_repair', 'function list_stuck_dispatching(integer)', 'EXECUTE'),
-('outbox_readonly', 'function list_stuck_dispatching(integer)', 'EXECUTE'),
-('outbox_readonly', 'function check_invariants()', 'EXECUTE'),
-('outbox_auditor', 'function check_invariants()', 'EXECUTE'),
-('outbox_readonly', 'view payment_outbox_in_flight', 'SELECT'),
-('outbox_repair', 'view payment_outbox_in_flight', 'SELECT'),
-('outbox_readonly', 'view payment_outbox_queue_metrics', 'SELECT'),
-('outbox_repair', 'view payment_outbox_queue_metrics', 'SELECT'),
-('outbox_auditor', 'table payment_outbox_attempts', 'SELECT');
-
+-- requires: _declared_privileges.sql
 -- Every privilege granted to PUBLIC or to a runtime role on the schema, its relations and
 -- its functions. A NULL acl means the defaults, which for functions include PUBLIC EXECUTE.
 CREATE TEMPORARY TABLE granted ON COMMIT DROP AS
@@ -68,7 +44,7 @@ SELECT payment_outbox_proof.is(
         FROM (
             SELECT * FROM granted
             EXCEPT
-            SELECT * FROM declared
+            SELECT * FROM declared_privileges
         ) AS extra
     ),
     NULL, 'no privilege beyond the declared matrix'
@@ -77,7 +53,7 @@ SELECT payment_outbox_proof.is(
     (
         SELECT string_agg(format('%s %s ON %s', privilege, grantee, object_name), '; ' ORDER BY 1)
         FROM (
-            SELECT * FROM declared
+            SELECT * FROM declared_privileges
             EXCEPT
             SELECT * FROM granted
         ) AS missing

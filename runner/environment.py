@@ -1,0 +1,53 @@
+"""Where and with what an evidence run ran: git state, tool versions, host, server settings."""
+
+from __future__ import annotations
+
+import platform
+import socket
+import subprocess
+import sys
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from runner import db
+
+REPO = db.PACKAGE_SQL_DIR.parent
+
+
+def git_state(repo: Path = REPO) -> dict[str, Any]:
+    def git(*args: str) -> str:
+        result = subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True, check=False)
+        return result.stdout.strip() if result.returncode == 0 else ""
+
+    commit = git("rev-parse", "HEAD") or "unknown"
+    status = git("status", "--porcelain")
+    return {"commit": commit, "short": git("rev-parse", "--short", "HEAD") or "nogit", "dirty": bool(status),
+            "dirty_files": status.splitlines()[:50]}
+
+
+def versions() -> dict[str, str]:
+    found = {"python": sys.version.split()[0]}
+    for package in ("psycopg", "pytest", "sqlfluff"):
+        try:
+            found[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            found[package] = "not installed"
+    return found
+
+
+def host() -> dict[str, str]:
+    pretty = ""
+    os_release = Path("/etc/os-release")
+    if os_release.is_file():
+        for line in os_release.read_text().splitlines():
+            if line.startswith("PRETTY_NAME="):
+                pretty = line.split("=", 1)[1].strip('"')
+    return {"name": socket.gethostname(), "os": f"{pretty or platform.system()} ({platform.platform()})"}
+
+
+def server_settings(url: str) -> dict[str, str]:
+    with db.connection(url, application_name="outbox evidence settings", autocommit=True) as conn:
+        cursor = conn.execute(db.named_sql("server_settings"))
+        row = cursor.fetchone()
+        return {column.name: value for column, value in zip(cursor.description, row, strict=True)}

@@ -1,0 +1,53 @@
+"""The role-usage scan tells role switches from owner connections and flags the API called as owner."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from runner import role_usage
+
+PLANTED = '''
+import psycopg
+import pytest
+from tests.support import role_connection
+
+
+@pytest.fixture
+def seeded(database):
+    with psycopg.connect(database.url) as conn:
+        conn.execute(STATEMENTS)
+
+
+def test_through_the_role(database):
+    with role_connection(database.url, "outbox_ingest") as conn:
+        conn.execute("SELECT * FROM payment_outbox.enqueue_payment_outbox('i', 'p', 'k', 'r', '{}')")
+
+
+def test_as_owner(database):
+    with psycopg.connect(database.url) as conn:
+        conn.execute("SELECT * FROM payment_outbox.enqueue_payment_outbox('i', 'p', 'k', 'r', '{}')")
+
+
+def test_unexplained(database):
+    with role_connection(database.url, None) as conn:
+        conn.execute("SELECT 1")
+
+
+def test_truncates(database):
+    with psycopg.connect(database.url) as conn:
+        conn.execute("TRUNCATE payment_outbox.payment_outbox_pending")
+'''
+
+
+def test_scan_classifies_each_connection(tmp_path: Path) -> None:
+    (tmp_path / "tests").mkdir()
+    (tmp_path / "tests" / "test_planted.py").write_text(PLANTED)
+    uses = role_usage.scan(tmp_path, ("tests",))
+    assert [(u.function, u.kind, u.purpose) for u in sorted(uses, key=lambda u: u.line)] == [
+        ("seeded", "owner_connection", "fixture"),
+        ("test_through_the_role", "role_switch", ""),
+        ("test_as_owner", "owner_connection", "api-as-owner"),
+        ("test_unexplained", "owner_connection", "unexplained"),
+        ("test_truncates", "owner_connection", "setup"),
+    ]
+    assert [o["object"].split(" ")[1] for o in role_usage.verdict(uses)] == ["test_as_owner", "test_unexplained"]
