@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-SETUP = re.compile(r"TRUNCATE|INSERT|COPY|CREATE (DATABASE|ROLE|TABLE)|DROP (DATABASE|ROLE)|GRANT|REVOKE|"
+SETUP = re.compile(r"TRUNCATE|INSERT|COPY|CREATE (DATABASE|ROLE|TABLE|SCHEMA|FUNCTION|TRIGGER)|DROP (DATABASE|ROLE|SCHEMA|TRIGGER)|GRANT|REVOKE|"
                    r"migrate\.migrate|install_helpers|create_migrated_database|drop_database", re.IGNORECASE)
 CATALOG = re.compile(r"pg_[a-z_]+|to_reg[a-z]+|schema_migrations|has_[a-z]+_privilege|current_setting|advisory")
 API = re.compile(r"(?<!['\"])payment_outbox\.(enqueue_payment_outbox|claim_outbox_batch|complete_outbox_attempt|"

@@ -27,6 +27,7 @@ PACKAGE_TABLES = (
     "payment_outbox.payment_outbox_pending",
     "payment_outbox.payment_outbox_attempts",
     "payment_outbox.participant_outbox_sequences",
+    "payment_outbox.payment_outbox_idempotency_keys",
 )
 
 

@@ -10,13 +10,17 @@ BEGIN ATOMIC
         SELECT
             p.outbox_id,
             p.participant_id,
-            p.sequence_id
+            p.sequence_id,
+            p.instruction_id,
+            p.idempotency_key
         FROM payment_outbox.payment_outbox_pending AS p
         UNION
         SELECT
             a.outbox_id,
             a.participant_id,
-            a.sequence_id
+            a.sequence_id,
+            a.instruction_id,
+            a.idempotency_key
         FROM payment_outbox.payment_outbox_attempts AS a
     ),
 
@@ -79,6 +83,31 @@ BEGIN ATOMIC
             SELECT FROM payment_outbox.participant_outbox_sequences AS s
             WHERE s.participant_id = pp.participant_id
         )
+    UNION ALL
+    SELECT
+        'key_held_by_two_items' AS invariant,
+        NULL::uuid AS outbox_id,
+        NULL AS participant_id,
+        format(
+            'idempotency key %s of instruction %s is held by %s items', i.idempotency_key, i.instruction_id,
+            count(DISTINCT i.outbox_id)
+        ) AS detail
+    FROM items AS i
+    GROUP BY i.instruction_id, i.idempotency_key
+    HAVING count(DISTINCT i.outbox_id) > 1
+    UNION ALL
+    SELECT
+        'key_not_registered_to_item' AS invariant,
+        i.outbox_id,
+        i.participant_id,
+        format(
+            'idempotency key %s of instruction %s is registered to %s', i.idempotency_key, i.instruction_id,
+            coalesce(k.outbox_id::text, 'no item')
+        ) AS detail
+    FROM items AS i
+    LEFT JOIN payment_outbox.payment_outbox_idempotency_keys AS k
+        ON i.instruction_id = k.instruction_id AND i.idempotency_key = k.idempotency_key
+    WHERE k.outbox_id IS DISTINCT FROM i.outbox_id
     UNION ALL
     SELECT
         'multiple_terminal_attempts' AS invariant,
@@ -152,7 +181,8 @@ END;
 
 COMMENT ON FUNCTION payment_outbox.check_invariants() IS
 'Returns one row per violated invariant, none when the outbox is consistent: sequence duplicates '
-'and gaps, allocator out of step, more than one terminal attempt, attempt numbers not 1..n, '
+'and gaps, allocator out of step, an idempotency key held by two items or not registered to its '
+'item, more than one terminal attempt, attempt numbers not 1..n, '
 'attempts after a terminal one, in-flight rows whose latest attempt is not their DISPATCHING '
 'one, terminal items still pending, items neither pending nor terminal. Reads the whole ledger: '
 'run it from monitoring at a modest interval, not on every request.';

@@ -80,10 +80,22 @@ BEGIN
             FROM allocated AS a
             ON CONFLICT ON CONSTRAINT payment_outbox_pending_instruction_id_idempotency_key_key DO NOTHING
             RETURNING p.outbox_id, p.sequence_id, p.created_at
+        ),
+
+        -- The pending table only knows live items; the register knows every key ever used.
+        registered AS (
+            INSERT INTO payment_outbox.payment_outbox_idempotency_keys AS k (
+                instruction_id, idempotency_key, outbox_id
+            )
+            SELECT p_instruction_id, p_idempotency_key, i.outbox_id
+            FROM inserted AS i
+            ON CONFLICT ON CONSTRAINT payment_outbox_idempotency_keys_pkey DO NOTHING
+            RETURNING k.outbox_id
         )
 
         SELECT
             e.outbox_id IS NOT NULL AS found,
+            r.outbox_id IS NOT NULL AS registered,
             a.allocator_ctid,
             coalesce(e.outbox_id, i.outbox_id) AS outbox_id,
             coalesce(e.sequence_id, i.sequence_id) AS sequence_id,
@@ -96,7 +108,8 @@ BEGIN
         FROM (VALUES (1)) AS one (n)
         LEFT JOIN existing AS e ON TRUE
         LEFT JOIN allocated AS a ON TRUE
-        LEFT JOIN inserted AS i ON TRUE;
+        LEFT JOIN inserted AS i ON TRUE
+        LEFT JOIN registered AS r ON TRUE;
 
         EXIT WHEN v_call.found OR v_call.allocator_ctid IS NOT NULL;
 
@@ -112,6 +125,15 @@ BEGIN
         RAISE EXCEPTION 'could not allocate a sequence id for participant % with the allocator row locked',
             p_participant_id
             USING ERRCODE = 'XX000';
+    END IF;
+
+    IF NOT v_call.found AND v_call.outbox_id IS NOT NULL AND NOT v_call.registered THEN
+        -- The key's item was created, dispatched and completed between our lookup and our insert,
+        -- so the insert met nothing in pending but the key is registered: take our row back out
+        -- (the id is given back below) and answer with the item the key belongs to.
+        DELETE FROM payment_outbox.payment_outbox_pending AS p
+        WHERE p.outbox_id = v_call.outbox_id;
+        v_call.outbox_id := NULL;
     END IF;
 
     IF NOT v_call.found AND v_call.outbox_id IS NOT NULL THEN
@@ -130,14 +152,20 @@ BEGIN
         v_item := v_call;
     ELSE
         IF v_call.allocator_ctid IS NOT NULL THEN
-            -- The insert met the key, committed by a transaction we did not wait for on the
-            -- allocator (another participant's: a conflict). Give back the id taken above; no
-            -- one else can have seen it.
+            -- The key was met, committed by a transaction we did not wait for on the allocator
+            -- (another participant's: a conflict), or the register holds it (above). Give back
+            -- the id taken above; no one else can have seen it.
             UPDATE payment_outbox.participant_outbox_sequences AS s
             SET next_sequence_id = s.next_sequence_id - 1
             WHERE s.ctid = v_call.allocator_ctid;
         END IF;
-        SELECT * INTO STRICT v_item FROM payment_outbox._find_outbox_item(p_instruction_id, p_idempotency_key);
+        SELECT * INTO v_item FROM payment_outbox._find_outbox_item(p_instruction_id, p_idempotency_key);
+        IF NOT FOUND THEN
+            RAISE EXCEPTION 'idempotency key % of instruction % is registered, but its item is neither pending nor terminal',
+                p_idempotency_key, p_instruction_id
+                USING ERRCODE = 'XX000',
+                      HINT = 'check_invariants() names the item; the key cannot be reused for a new one.';
+        END IF;
     END IF;
 
     PERFORM payment_outbox._require_same_item(
