@@ -102,7 +102,7 @@ def _add_repair_commands(commands: argparse._SubParsersAction) -> None:
         "metrics", help="print the queue and repair metrics in Prometheus text format (DATABASE_URL)")
     metrics_cmd.add_argument("--threshold-seconds", type=_threshold_argument, default=None, help=threshold_help)
     metrics_cmd.add_argument("--role", choices=("outbox_readonly", "outbox_repair"), default="outbox_readonly",
-                             help="runtime role to read as (SET ROLE)")
+                             help="the runtime role to act as")
 
 
 def _repair(args: argparse.Namespace) -> int:
