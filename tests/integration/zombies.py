@@ -76,6 +76,7 @@ class RepairRun:
     returncode: int
     lines: list[dict[str, Any]]
     stderr: str
+    stdout: str
 
     def items(self, outbox_id: str) -> list[dict[str, Any]]:
         return [line for line in self.lines if line.get("outbox_id") == outbox_id]
@@ -94,7 +95,7 @@ def run_repair(url: str, *args: str, threshold: str | None = "1", timeout: float
     done = subprocess.run([str(OUTBOX), "repair", *args], env=env, capture_output=True, text=True,
                           timeout=timeout, check=False)
     lines = [json.loads(line) for line in done.stdout.splitlines() if line.strip()]
-    return RepairRun(returncode=done.returncode, lines=lines, stderr=done.stderr)
+    return RepairRun(returncode=done.returncode, lines=lines, stderr=done.stderr, stdout=done.stdout)
 
 
 def ledger(url: str, outbox_id: str) -> list[tuple[int, str, str | None]]:
