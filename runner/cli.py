@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import shlex
 import sys
 from pathlib import Path
@@ -109,8 +110,8 @@ def _repair(args: argparse.Namespace) -> int:
     if args.metrics_port is not None and not args.loop:
         print("outbox repair: --metrics-port needs --loop (one cycle ends before a scrape)", file=sys.stderr)
         return 2
-    if args.interval_seconds < 0:
-        print("outbox repair: --interval-seconds must not be negative", file=sys.stderr)
+    if not math.isfinite(args.interval_seconds) or args.interval_seconds < 0:
+        print("outbox repair: --interval-seconds must be a finite number of seconds, not negative", file=sys.stderr)
         return 2
     options = repair.Options(threshold_override=args.threshold_seconds, batch_size=args.batch_size, loop=args.loop,
                              interval_seconds=args.interval_seconds, metrics_port=args.metrics_port,

@@ -47,3 +47,14 @@ def test_bad_command_line_value_is_a_usage_error(capsys: pytest.CaptureFixture[s
         cli.main(["repair", "--threshold-seconds", "-5"])
     assert exit_info.value.code == 2
     assert "--threshold-seconds must be a non-negative whole number of seconds" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("interval", ["-1", "nan", "inf"])
+def test_interval_must_be_finite_and_not_negative(interval: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["repair", "--loop", "--interval-seconds", interval]) == 2
+    assert "--interval-seconds must be a finite number of seconds" in capsys.readouterr().err
+
+
+def test_metrics_port_needs_loop(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["repair", "--metrics-port", "9188"]) == 2
+    assert "--metrics-port needs --loop" in capsys.readouterr().err
