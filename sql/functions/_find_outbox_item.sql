@@ -1,4 +1,4 @@
--- Finds the item of an idempotency key, live (pending) or terminal (ledger).
+-- Finds the item of an idempotency key through the key register, live (pending) or terminal (ledger).
 CREATE OR REPLACE FUNCTION payment_outbox._find_outbox_item(
     p_instruction_id text,
     p_idempotency_key text
@@ -19,34 +19,30 @@ STABLE
 -- schema-qualified, and the only callers are SECURITY DEFINER functions with a pinned path.
 AS $$
     SELECT
-        p.outbox_id,
-        p.participant_id,
-        p.sequence_id,
-        p.rail_type,
-        p.payload_sha256,
-        p.created_at,
-        CASE WHEN p.attempt_no IS NULL THEN 'PENDING' ELSE 'DISPATCHING' END AS state
-    FROM payment_outbox.payment_outbox_pending AS p
-    WHERE p.instruction_id = p_instruction_id AND p.idempotency_key = p_idempotency_key
-    UNION ALL
-    SELECT
-        a.outbox_id,
-        a.participant_id,
-        a.sequence_id,
-        a.rail_type,
-        a.payload_sha256,
-        a.item_created_at,
-        a.state::text AS state
-    FROM payment_outbox.payment_outbox_attempts AS a
+        k.outbox_id,
+        coalesce(p.participant_id, a.participant_id) AS participant_id,
+        coalesce(p.sequence_id, a.sequence_id) AS sequence_id,
+        coalesce(p.rail_type, a.rail_type) AS rail_type,
+        coalesce(p.payload_sha256, a.payload_sha256) AS payload_sha256,
+        coalesce(p.created_at, a.item_created_at) AS created_at,
+        CASE
+            WHEN p.outbox_id IS NULL THEN a.state::text
+            WHEN p.attempt_no IS NULL THEN 'PENDING'
+            ELSE 'DISPATCHING'
+        END AS state
+    FROM payment_outbox.payment_outbox_idempotency_keys AS k
+    LEFT JOIN payment_outbox.payment_outbox_pending AS p ON k.outbox_id = p.outbox_id
+    LEFT JOIN payment_outbox.payment_outbox_attempts AS a
+        ON k.outbox_id = a.outbox_id AND a.state IN ('DISPATCHED', 'FAILED')
     WHERE
-        a.instruction_id = p_instruction_id
-        AND a.idempotency_key = p_idempotency_key
-        AND a.state IN ('DISPATCHED', 'FAILED')
-    LIMIT 1
+        k.instruction_id = p_instruction_id
+        AND k.idempotency_key = p_idempotency_key
+        AND (p.outbox_id IS NOT NULL OR a.outbox_id IS NOT NULL)
 $$;
 
 COMMENT ON FUNCTION payment_outbox._find_outbox_item(text, text) IS
-'The item holding (instruction_id, idempotency_key): its pending row, or its terminal ledger row '
-'once it has left pending. state is PENDING, DISPATCHING, DISPATCHED or FAILED.';
+'The item holding (instruction_id, idempotency_key): its key register row, joined to its pending '
+'row or, once it has left pending, its terminal ledger row. state is PENDING, DISPATCHING, '
+'DISPATCHED or FAILED. A registered key whose item is neither is not returned.';
 
 REVOKE ALL ON FUNCTION payment_outbox._find_outbox_item(text, text) FROM PUBLIC;

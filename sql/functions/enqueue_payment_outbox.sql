@@ -69,33 +69,33 @@ BEGIN
             RETURNING s.next_sequence_id - 1 AS sequence_id, s.ctid AS allocator_ctid
         ),
 
-        inserted AS (
-            INSERT INTO payment_outbox.payment_outbox_pending AS p (
-                instruction_id, participant_id, sequence_id, idempotency_key, rail_type, payload,
-                payload_sha256
-            )
-            SELECT
-                p_instruction_id, p_participant_id, a.sequence_id, p_idempotency_key, p_rail_type,
-                p_payload, v_payload_sha256
-            FROM allocated AS a
-            ON CONFLICT ON CONSTRAINT payment_outbox_pending_instruction_id_idempotency_key_key DO NOTHING
-            RETURNING p.outbox_id, p.sequence_id, p.created_at
-        ),
-
-        -- The pending table only knows live items; the register knows every key ever used.
+        -- Creators of one key meet at the register's key, which holds every key ever used:
+        -- the loser waits for the winner, then inserts nothing, and the item is created only
+        -- for a key the register did not hold.
         registered AS (
             INSERT INTO payment_outbox.payment_outbox_idempotency_keys AS k (
                 instruction_id, idempotency_key, outbox_id
             )
-            SELECT p_instruction_id, p_idempotency_key, i.outbox_id
-            FROM inserted AS i
+            SELECT p_instruction_id, p_idempotency_key, gen_random_uuid()
+            FROM allocated
             ON CONFLICT ON CONSTRAINT payment_outbox_idempotency_keys_pkey DO NOTHING
             RETURNING k.outbox_id
+        ),
+
+        inserted AS (
+            INSERT INTO payment_outbox.payment_outbox_pending AS p (
+                outbox_id, instruction_id, participant_id, sequence_id, idempotency_key, rail_type,
+                payload, payload_sha256
+            )
+            SELECT
+                r.outbox_id, p_instruction_id, p_participant_id, a.sequence_id, p_idempotency_key,
+                p_rail_type, p_payload, v_payload_sha256
+            FROM registered AS r, allocated AS a
+            RETURNING p.outbox_id, p.sequence_id, p.created_at
         )
 
         SELECT
             e.outbox_id IS NOT NULL AS found,
-            r.outbox_id IS NOT NULL AS registered,
             a.allocator_ctid,
             coalesce(e.outbox_id, i.outbox_id) AS outbox_id,
             coalesce(e.sequence_id, i.sequence_id) AS sequence_id,
@@ -108,8 +108,7 @@ BEGIN
         FROM (VALUES (1)) AS one (n)
         LEFT JOIN existing AS e ON TRUE
         LEFT JOIN allocated AS a ON TRUE
-        LEFT JOIN inserted AS i ON TRUE
-        LEFT JOIN registered AS r ON TRUE;
+        LEFT JOIN inserted AS i ON TRUE;
 
         EXIT WHEN v_call.found OR v_call.allocator_ctid IS NOT NULL;
 
@@ -125,15 +124,6 @@ BEGIN
         RAISE EXCEPTION 'could not allocate a sequence id for participant % with the allocator row locked',
             p_participant_id
             USING ERRCODE = 'XX000';
-    END IF;
-
-    IF NOT v_call.found AND v_call.outbox_id IS NOT NULL AND NOT v_call.registered THEN
-        -- The key's item was created, dispatched and completed between our lookup and our insert,
-        -- so the insert met nothing in pending but the key is registered: take our row back out
-        -- (the id is given back below) and answer with the item the key belongs to.
-        DELETE FROM payment_outbox.payment_outbox_pending AS p
-        WHERE p.outbox_id = v_call.outbox_id;
-        v_call.outbox_id := NULL;
     END IF;
 
     IF NOT v_call.found AND v_call.outbox_id IS NOT NULL THEN
@@ -152,9 +142,9 @@ BEGIN
         v_item := v_call;
     ELSE
         IF v_call.allocator_ctid IS NOT NULL THEN
-            -- The key was met, committed by a transaction we did not wait for on the allocator
-            -- (another participant's: a conflict), or the register holds it (above). Give back
-            -- the id taken above; no one else can have seen it.
+            -- The register held the key: committed by a transaction we did not wait for on the
+            -- allocator (another participant's, a conflict), or by one whose item has left
+            -- pending since our lookup. Give back the id taken above; no one else can have seen it.
             UPDATE payment_outbox.participant_outbox_sequences AS s
             SET next_sequence_id = s.next_sequence_id - 1
             WHERE s.ctid = v_call.allocator_ctid;

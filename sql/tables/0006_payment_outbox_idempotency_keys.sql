@@ -7,11 +7,13 @@ CREATE TABLE payment_outbox.payment_outbox_idempotency_keys (
     CONSTRAINT payment_outbox_idempotency_keys_pkey PRIMARY KEY (instruction_id, idempotency_key)
 );
 
--- The pending table's unique key only holds live items. Without this register, an enqueue whose
--- lookup missed a key could insert a second item for it after the first one had been created,
--- dispatched and completed in the meantime (it left pending, so nothing conflicted): a double
--- payment. A key registered here for good makes that insert meet the key whatever happened to
--- the first item, and at REPEATABLE READ or SERIALIZABLE makes it fail with 40001.
+-- Until this table, concurrent creators of one key met at a unique key on the pending table,
+-- which only holds live items. An enqueue whose lookup missed a key could then insert a second
+-- item for it after the first had been created, dispatched and completed meanwhile (it had left
+-- pending, so nothing conflicted): a double payment. Creators now meet here, where the key
+-- stays for good, whatever happened to its item; at REPEATABLE READ or SERIALIZABLE a key
+-- registered after the caller's snapshot fails the insert with 40001. The unique key on pending
+-- is redundant with it and goes; the ledger keeps its own on terminal rows.
 CREATE FUNCTION payment_outbox._reject_key_register_change()
 RETURNS trigger
 LANGUAGE plpgsql
@@ -48,10 +50,14 @@ FROM payment_outbox.payment_outbox_attempts AS a
 WHERE a.state IN ('DISPATCHED', 'FAILED')
 ON CONFLICT ON CONSTRAINT payment_outbox_idempotency_keys_pkey DO NOTHING;
 
+ALTER TABLE payment_outbox.payment_outbox_pending
+DROP CONSTRAINT payment_outbox_pending_instruction_id_idempotency_key_key;
+
 COMMENT ON TABLE payment_outbox.payment_outbox_idempotency_keys IS
 'Every idempotency key ever enqueued, with the item it created; never updated or deleted. '
-'Enqueue registers a new key in the same statement that inserts the item, so one key can '
-'never create two items, even after the first has left pending.';
+'Enqueue registers a new key in the same statement that inserts the item, and creates the item '
+'only when the key is new here, so one key never creates two items, even after the first has '
+'left pending. Enqueue looks keys up here.';
 COMMENT ON COLUMN payment_outbox.payment_outbox_idempotency_keys.outbox_id IS
 'The item the key created.';
 COMMENT ON COLUMN payment_outbox.payment_outbox_idempotency_keys.registered_at IS

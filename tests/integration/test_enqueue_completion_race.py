@@ -22,33 +22,37 @@ from tests.support import ProofRecord, role_connection, sqlstate_of
 pytestmark = pytest.mark.proof
 
 HOLD_LOCK = 7_340_201  # advisory lock key the test holds while A waits inside its insert
+HELD = "race-held-enqueue"  # application_name of the session the trigger holds
 PAYLOAD = {"amount": "10.00", "currency": "EUR"}
 ENQUEUE = "SELECT outbox_id, sequence_id, state FROM payment_outbox.enqueue_payment_outbox(%s, %s, %s, 'sepa', %s)"
 
 def _install_hold_trigger(url: str) -> None:
-    """Setup, as the owner: a test-only BEFORE INSERT trigger that makes held-bank's insert wait
-    for HOLD_LOCK. It runs after A's lookup and allocation and before the insert meets the unique
-    indexes: the one place the race window can be held open from outside."""
+    """Setup, as the owner: a test-only BEFORE INSERT trigger on the key register that makes the
+    held session's insert wait for HOLD_LOCK. It fires after A's lookup and allocation and before
+    A's key meets the register's unique index: the one place the race window can be held open
+    from outside."""
     _remove_hold_trigger(url)
     with psycopg.connect(url, autocommit=True) as owner:
         owner.execute("CREATE SCHEMA outbox_race_test")
         owner.execute(f"""
             CREATE FUNCTION outbox_race_test.hold_insert() RETURNS trigger LANGUAGE plpgsql AS $$
             BEGIN
-                PERFORM pg_catalog.pg_advisory_lock({HOLD_LOCK});
-                PERFORM pg_catalog.pg_advisory_unlock({HOLD_LOCK});
+                IF pg_catalog.current_setting('application_name') = '{HELD}' THEN
+                    PERFORM pg_catalog.pg_advisory_lock({HOLD_LOCK});
+                    PERFORM pg_catalog.pg_advisory_unlock({HOLD_LOCK});
+                END IF;
                 RETURN NEW;
             END;
             $$""")
         owner.execute("""
-            CREATE TRIGGER outbox_race_test_hold BEFORE INSERT ON payment_outbox.payment_outbox_pending
-            FOR EACH ROW WHEN (NEW.participant_id = 'held-bank') EXECUTE FUNCTION outbox_race_test.hold_insert()""")
+            CREATE TRIGGER outbox_race_test_hold BEFORE INSERT ON payment_outbox.payment_outbox_idempotency_keys
+            FOR EACH ROW EXECUTE FUNCTION outbox_race_test.hold_insert()""")
 
 
 def _remove_hold_trigger(url: str) -> None:
     """Setup, as the owner: the trigger must not outlive the test."""
     with psycopg.connect(url, autocommit=True) as owner:
-        owner.execute("DROP TRIGGER IF EXISTS outbox_race_test_hold ON payment_outbox.payment_outbox_pending")
+        owner.execute("DROP TRIGGER IF EXISTS outbox_race_test_hold ON payment_outbox.payment_outbox_idempotency_keys")
         owner.execute("DROP SCHEMA IF EXISTS outbox_race_test CASCADE")
 
 
@@ -100,7 +104,7 @@ def test_read_committed_enqueue_held_while_the_key_is_paid_out(clean_database: D
     try:
         with psycopg.connect(url, autocommit=True) as holder:  # setup: holds the advisory lock A waits on
             holder.execute("SELECT pg_advisory_lock(%s)", (HOLD_LOCK,))
-            with role_connection(url, "outbox_ingest", name="race-held-enqueue") as held, \
+            with role_connection(url, "outbox_ingest", name=HELD) as held, \
                     ThreadPoolExecutor(max_workers=1) as pool:
                 held_pid = held.info.backend_pid
                 outcome = pool.submit(
