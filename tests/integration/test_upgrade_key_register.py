@@ -22,14 +22,6 @@ from tests.support import ProofRecord, role_connection
 pytestmark = pytest.mark.proof
 
 PAYLOAD = {"amount": "12.00", "currency": "EUR"}
-CATALOG = """
-SELECT c.relname, c.relkind::text, coalesce(con.conname, '') AS constraint_name, coalesce(pg_get_constraintdef(con.oid), '')
-FROM pg_class AS c
-LEFT JOIN pg_constraint AS con ON con.conrelid = c.oid
-WHERE c.relnamespace = 'payment_outbox'::regnamespace AND c.relname <> 'schema_migrations'
-  AND c.relname NOT LIKE 'schema_migrations%'
-ORDER BY 1, 2, 3
-"""
 
 
 def _release_before_register(tmp_path: Path) -> Path:
@@ -66,8 +58,14 @@ def _seed_items_without_register(url: str) -> None:
 
 
 def _catalog(url: str) -> list[tuple[str, ...]]:
-    with psycopg.connect(url) as conn:  # a catalog read
-        return [tuple(row) for row in conn.execute(CATALOG).fetchall()]
+    with psycopg.connect(url) as conn:
+        rows = conn.execute("""
+            SELECT c.relname, c.relkind::text, coalesce(con.conname, ''), coalesce(pg_get_constraintdef(con.oid), '')
+            FROM pg_class AS c
+            LEFT JOIN pg_constraint AS con ON con.conrelid = c.oid
+            WHERE c.relnamespace = 'payment_outbox'::regnamespace AND c.relname NOT LIKE 'schema_migrations%'
+            ORDER BY 1, 2, 3""").fetchall()
+    return [tuple(row) for row in rows]
 
 
 def test_upgrade_registers_the_keys_of_existing_items(empty_database: Database, database: Database,  # noqa: F811
