@@ -14,8 +14,9 @@ SET search_path = pg_catalog, payment_outbox, pg_temp
 AS $$
 #variable_conflict use_column
 -- Every SQL statement costs an executor start-up, so a call runs one: it looks the key up,
--- and only when the key is new allocates the participant's next sequence id and inserts the
--- item. The other paths (allocator busy, conflicts, bad input) are rare and may cost more.
+-- and only when the key is new registers it, takes the participant's next sequence id and
+-- inserts the item. The other paths (allocator busy, conflicts, bad input) are rare and may
+-- cost more.
 DECLARE
     v_payload_sha256 bytea;
     v_hint text;
@@ -47,86 +48,91 @@ BEGIN
         v_allocator_ctid := split_part(v_hint, ' ', 1)::tid;
     END IF;
 
-    FOR v_round IN 1..2 LOOP
-        WITH existing AS (
-            SELECT * FROM payment_outbox._find_outbox_item(p_instruction_id, p_idempotency_key)
-        ),
+    WITH existing AS (
+        SELECT * FROM payment_outbox._find_outbox_item(p_instruction_id, p_idempotency_key)
+    ),
 
-        -- A repeated call stops at `existing` and takes no lock. A new key takes the next id
-        -- under the allocator row's lock, held to commit, so ids follow commit order with no
-        -- gaps; SKIP LOCKED, because a row locked by another enqueue is waited for below.
-        allocated AS (
-            UPDATE payment_outbox.participant_outbox_sequences AS s
-            SET next_sequence_id = s.next_sequence_id + 1
-            WHERE
-                NOT EXISTS (SELECT FROM existing)
-                AND s.participant_id = p_participant_id
-                AND s.ctid = coalesce(v_allocator_ctid, (
-                    SELECT l.ctid FROM payment_outbox.participant_outbox_sequences AS l
-                    WHERE l.participant_id = p_participant_id
-                    FOR NO KEY UPDATE SKIP LOCKED
-                ))
-            RETURNING s.next_sequence_id - 1 AS sequence_id, s.ctid AS allocator_ctid
-        ),
-
-        -- Creators of one key meet at the register's key, which holds every key ever used:
-        -- the loser waits for the winner, then inserts nothing, and the item is created only
-        -- for a key the register did not hold.
-        registered AS (
-            INSERT INTO payment_outbox.payment_outbox_idempotency_keys AS k (
-                instruction_id, idempotency_key, outbox_id
-            )
-            SELECT p_instruction_id, p_idempotency_key, gen_random_uuid()
-            FROM allocated
-            ON CONFLICT ON CONSTRAINT payment_outbox_idempotency_keys_pkey DO NOTHING
-            RETURNING k.outbox_id
-        ),
-
-        inserted AS (
-            INSERT INTO payment_outbox.payment_outbox_pending AS p (
-                outbox_id, instruction_id, participant_id, sequence_id, idempotency_key, rail_type,
-                payload, payload_sha256
-            )
-            SELECT
-                r.outbox_id, p_instruction_id, p_participant_id, a.sequence_id, p_idempotency_key,
-                p_rail_type, p_payload, v_payload_sha256
-            FROM registered AS r, allocated AS a
-            RETURNING p.outbox_id, p.sequence_id, p.created_at
+    -- A repeated call stops at `existing` and takes no lock. A new key is registered first:
+    -- concurrent creators of one key meet at the register's unique key, and the losers wait
+    -- for the winner there and insert nothing, without touching the allocator.
+    registered AS (
+        INSERT INTO payment_outbox.payment_outbox_idempotency_keys AS k (
+            instruction_id, idempotency_key, outbox_id
         )
+        SELECT p_instruction_id, p_idempotency_key, gen_random_uuid()
+        WHERE NOT EXISTS (SELECT FROM existing)
+        ON CONFLICT ON CONSTRAINT payment_outbox_idempotency_keys_pkey DO NOTHING
+        RETURNING k.outbox_id
+    ),
 
+    -- Only a key this call registered takes the next id, under the allocator row's lock, held
+    -- to commit, so ids follow commit order with no gaps and none is ever taken back. SKIP
+    -- LOCKED, because a row locked by another enqueue is waited for below.
+    allocated AS (
+        UPDATE payment_outbox.participant_outbox_sequences AS s
+        SET next_sequence_id = s.next_sequence_id + 1
+        WHERE
+            EXISTS (SELECT FROM registered)
+            AND s.participant_id = p_participant_id
+            AND s.ctid = coalesce(v_allocator_ctid, (
+                SELECT l.ctid FROM payment_outbox.participant_outbox_sequences AS l
+                WHERE l.participant_id = p_participant_id
+                FOR NO KEY UPDATE SKIP LOCKED
+            ))
+        RETURNING s.next_sequence_id - 1 AS sequence_id, s.ctid AS allocator_ctid
+    ),
+
+    inserted AS (
+        INSERT INTO payment_outbox.payment_outbox_pending AS p (
+            outbox_id, instruction_id, participant_id, sequence_id, idempotency_key, rail_type,
+            payload, payload_sha256
+        )
         SELECT
-            e.outbox_id IS NOT NULL AS found,
-            a.allocator_ctid,
-            coalesce(e.outbox_id, i.outbox_id) AS outbox_id,
-            coalesce(e.sequence_id, i.sequence_id) AS sequence_id,
-            coalesce(e.created_at, i.created_at) AS created_at,
-            coalesce(e.state, 'PENDING') AS state,
-            e.participant_id,
-            e.rail_type,
-            e.payload_sha256
-        INTO v_call
-        FROM (VALUES (1)) AS one (n)
-        LEFT JOIN existing AS e ON TRUE
-        LEFT JOIN allocated AS a ON TRUE
-        LEFT JOIN inserted AS i ON TRUE;
+            r.outbox_id, p_instruction_id, p_participant_id, a.sequence_id, p_idempotency_key,
+            p_rail_type, p_payload, v_payload_sha256
+        FROM registered AS r, allocated AS a
+        RETURNING p.outbox_id, p.sequence_id, p.created_at
+    )
 
-        EXIT WHEN v_call.found OR v_call.allocator_ctid IS NOT NULL;
+    SELECT
+        e.outbox_id IS NOT NULL AS found,
+        r.outbox_id AS registered_outbox_id,
+        a.allocator_ctid,
+        coalesce(e.outbox_id, i.outbox_id) AS outbox_id,
+        coalesce(e.sequence_id, i.sequence_id) AS sequence_id,
+        coalesce(e.created_at, i.created_at) AS created_at,
+        coalesce(e.state, 'PENDING') AS state,
+        e.participant_id,
+        e.rail_type,
+        e.payload_sha256
+    INTO v_call
+    FROM (VALUES (1)) AS one (n)
+    LEFT JOIN existing AS e ON TRUE
+    LEFT JOIN registered AS r ON TRUE
+    LEFT JOIN allocated AS a ON TRUE
+    LEFT JOIN inserted AS i ON TRUE;
 
-        -- Another transaction is creating an item for this participant, or the participant is
-        -- new: wait for the lock, unless that transaction created our key meanwhile.
-        v_allocator_ctid := payment_outbox._lock_participant_allocator(
-            p_participant_id, p_instruction_id, p_idempotency_key
-        );
-        EXIT WHEN v_allocator_ctid IS NULL;
-    END LOOP;
+    IF v_call.registered_outbox_id IS NOT NULL AND v_call.allocator_ctid IS NULL THEN
+        -- The key is ours, but another enqueue holds the participant's allocator row, or the
+        -- participant is new: wait for the row, then take the id and insert the item.
+        v_allocator_ctid := payment_outbox._lock_participant_allocator(p_participant_id);
+        UPDATE payment_outbox.participant_outbox_sequences AS s
+        SET next_sequence_id = s.next_sequence_id + 1
+        WHERE s.ctid = v_allocator_ctid
+        RETURNING s.next_sequence_id - 1, s.ctid INTO v_call.sequence_id, v_call.allocator_ctid;
 
-    IF NOT v_call.found AND v_call.allocator_ctid IS NULL AND v_allocator_ctid IS NOT NULL THEN
-        RAISE EXCEPTION 'could not allocate a sequence id for participant % with the allocator row locked',
-            p_participant_id
-            USING ERRCODE = 'XX000';
+        INSERT INTO payment_outbox.payment_outbox_pending AS p (
+            outbox_id, instruction_id, participant_id, sequence_id, idempotency_key, rail_type,
+            payload, payload_sha256
+        )
+        VALUES (
+            v_call.registered_outbox_id, p_instruction_id, p_participant_id, v_call.sequence_id,
+            p_idempotency_key, p_rail_type, p_payload, v_payload_sha256
+        )
+        RETURNING p.outbox_id, p.created_at INTO v_call.outbox_id, v_call.created_at;
     END IF;
 
-    IF NOT v_call.found AND v_call.outbox_id IS NOT NULL THEN
+    IF v_call.registered_outbox_id IS NOT NULL THEN
         v_hint := set_config(
             'payment_outbox.allocator_hint', v_call.allocator_ctid::text || ' ' || p_participant_id, true
         );
@@ -141,14 +147,8 @@ BEGIN
     IF v_call.found THEN
         v_item := v_call;
     ELSE
-        IF v_call.allocator_ctid IS NOT NULL THEN
-            -- The register held the key: committed by a transaction we did not wait for on the
-            -- allocator (another participant's, a conflict), or by one whose item has left
-            -- pending since our lookup. Give back the id taken above; no one else can have seen it.
-            UPDATE payment_outbox.participant_outbox_sequences AS s
-            SET next_sequence_id = s.next_sequence_id - 1
-            WHERE s.ctid = v_call.allocator_ctid;
-        END IF;
+        -- The register held the key, committed by a transaction our lookup did not see: a
+        -- concurrent creator we waited for, or one whose item has since left pending.
         SELECT * INTO v_item FROM payment_outbox._find_outbox_item(p_instruction_id, p_idempotency_key);
         IF NOT FOUND THEN
             RAISE EXCEPTION 'idempotency key % of instruction % is registered, but its item is neither pending nor terminal',
