@@ -205,16 +205,25 @@ def interleavings(sessions: Sequence[Sequence[str]]) -> Iterator[tuple[str, ...]
 
 
 class Probe:
-    """Reads the database after a permutation, as a runtime role: never as the owner."""
+    """Reads the database after a permutation, as a runtime role: never as the owner. One
+    connection per role, kept for the whole spec."""
 
     def __init__(self, url: str) -> None:
         self.url = url
+        self.connections: dict[str, psycopg.Connection] = {}
 
     def rows(self, role: str, query: str, params: Sequence[Any] | dict[str, Any] | None = None) -> list[tuple[Any, ...]]:
         if not role:
             raise ValueError("a probe reads as a runtime role, never as the owner")
-        with db.connection(self.url, application_name="interleave-probe", autocommit=True, role=role) as conn:
-            return conn.execute(query, params).fetchall()  # type: ignore[arg-type]
+        if role not in self.connections:
+            self.connections[role] = db.connect(self.url, application_name=f"interleave-probe/{role}",
+                                                autocommit=True, role=role)
+        return self.connections[role].execute(query, params).fetchall()  # type: ignore[arg-type]
+
+    def close(self) -> None:
+        for conn in self.connections.values():
+            conn.close()
+        self.connections.clear()
 
 
 class _Call:
@@ -291,6 +300,9 @@ class Runner:
 
     def permutations(self) -> list[tuple[str, ...]]:
         if self.spec.permutations is not None:
+            for permutation in self.spec.permutations:
+                for name in permutation:
+                    self.spec.step(name)  # raises for a step the spec does not have
             return [tuple(p) for p in self.spec.permutations]
         return list(interleavings([[s.name for s in session.steps] for session in self.spec.sessions]))
 
@@ -304,6 +316,7 @@ class Runner:
             for session in sessions.values():
                 session.reset()
                 session.close()
+            self.probe.close()
             owner.close()
 
     def _permutation(self, owner: psycopg.Connection, sessions: dict[str, _SessionThread], tables: list[str],
@@ -315,8 +328,7 @@ class Runner:
             if role is None:
                 owner.execute(statement)
             else:
-                with db.connection(self.url, application_name="interleave-seed", autocommit=True, role=role) as conn:
-                    conn.execute(statement)
+                self.probe.rows(role, statement)  # a seed through the API, as the role it belongs to
         for session in sessions.values():
             for statement in session.session.setup:
                 outcome = session.run(statement)

@@ -92,18 +92,34 @@ def _same_key(name: str, first_end: str) -> Spec:
     return Spec(name=name, sessions=sessions, check=_check_same_key(sessions))
 
 
-def _participant(name: str, ends: tuple[str, ...]) -> Spec:
+def _participant(name: str, ends: tuple[str, ...], permutations: tuple[str, ...] | None = None) -> Spec:
     sessions = tuple(
         Session(name=f"s{n}", role="outbox_ingest", setup=("BEGIN",), steps=(
             Step(f"s{n}_enqueue", enqueue_sql(f"key-s{n}")), Step(f"s{n}_{end.lower()}", end)))
         for n, end in enumerate(ends, start=1)
     )
-    return Spec(name=name, sessions=sessions, check=_check_participant(sessions))
+    listed = tuple(tuple(p.split()) for p in permutations) if permutations else None
+    return Spec(name=name, sessions=sessions, check=_check_participant(sessions), permutations=listed)
 
+
+# Three sessions: a commit wakes every enqueue waiting for it, and which of two waiters takes the
+# allocator first is the server's choice (both outcomes keep commit order, but the transcript
+# would differ from run to run). So, as the isolation tester's own specs do, the three-session
+# spec lists the permutations in which at most one enqueue waits at a time.
+THREE_SESSIONS = (
+    "s1_enqueue s2_enqueue s1_commit s3_enqueue s2_rollback s3_commit",
+    "s2_enqueue s1_enqueue s2_rollback s3_enqueue s1_commit s3_commit",
+    "s2_enqueue s3_enqueue s2_rollback s1_enqueue s3_commit s1_commit",
+    "s3_enqueue s1_enqueue s3_commit s2_enqueue s1_commit s2_rollback",
+    "s3_enqueue s3_commit s2_enqueue s1_enqueue s2_rollback s1_commit",
+    "s1_enqueue s1_commit s2_enqueue s3_enqueue s2_rollback s3_commit",
+    "s2_enqueue s2_rollback s1_enqueue s3_enqueue s1_commit s3_commit",
+)
 
 SPECS = (
     _same_key("enqueue_same_key_first_commits", "COMMIT"),
     _same_key("enqueue_same_key_first_aborts", "ROLLBACK"),
     _participant("enqueue_participant_commits", ("COMMIT", "COMMIT")),
-    _participant("enqueue_participant_commits_and_aborts", ("COMMIT", "ROLLBACK", "COMMIT")),
+    _participant("enqueue_participant_first_aborts", ("ROLLBACK", "COMMIT")),
+    _participant("enqueue_participant_three_sessions", ("COMMIT", "ROLLBACK", "COMMIT"), THREE_SESSIONS),
 )
