@@ -182,6 +182,7 @@ def test_a_planted_violation_is_named(plantable: Database, kind: str, proof: Pro
     proof.check("the outbox is healthy before the plant", want=[], have=violations(plantable.url))
     with psycopg.connect(plantable.url) as owner:  # one transaction: seed the violation as the owner
         for statement in plant.statements:
+            assert statement.lstrip().startswith("INSERT INTO payment_outbox."), "a plant only inserts rows"
             owner.execute(statement)
     found = violations(plantable.url)
     proof.observe(plant=plant.why, reported=found)
