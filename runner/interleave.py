@@ -213,12 +213,16 @@ class Probe:
         self.connections: dict[str, psycopg.Connection] = {}
 
     def rows(self, role: str, query: str, params: Sequence[Any] | dict[str, Any] | None = None) -> list[tuple[Any, ...]]:
+        return self.execute(role, query, params).fetchall()
+
+    def execute(self, role: str, query: str,
+                params: Sequence[Any] | dict[str, Any] | None = None) -> psycopg.Cursor[tuple[Any, ...]]:
         if not role:
-            raise ValueError("a probe reads as a runtime role, never as the owner")
+            raise ValueError("a probe acts as a runtime role, never as the owner")
         if role not in self.connections:
             self.connections[role] = db.connect(self.url, application_name=f"interleave-probe/{role}",
                                                 autocommit=True, role=role)
-        return self.connections[role].execute(query, params).fetchall()  # type: ignore[arg-type]
+        return self.connections[role].execute(query, params)  # type: ignore[arg-type]
 
     def close(self) -> None:
         for conn in self.connections.values():
@@ -323,36 +327,8 @@ class Runner:
                      steps: tuple[str, ...]) -> PermutationResult:
         started = time.monotonic()
         result = PermutationResult(spec=self.spec.name, steps=steps)
-        owner.execute(f"TRUNCATE {', '.join(tables)}")
-        for role, statement in self.spec.seed:
-            if role is None:
-                owner.execute(statement)
-            else:
-                self.probe.rows(role, statement)  # a seed through the API, as the role it belongs to
-        for session in sessions.values():
-            for statement in session.session.setup:
-                outcome = session.run(statement)
-                if not outcome.ok:
-                    raise RuntimeError(f"setup of {session.session.name} failed: {outcome.sqlstate} {outcome.message}")
-        session_pids = [s.pid for s in sessions.values()]
-        waiting: list[_SessionThread] = []  # sessions whose step waits, in the order they began to wait
-        for name in steps:
-            spec_session, step = self.spec.step(name)
-            session = sessions[spec_session.name]
-            if session.active is not None:
-                self._settle_waiting(owner, waiting, session_pids, result)
-            if session.active is not None:
-                result.invalid = (f"step {name} of session {spec_session.name} issued while its step "
-                                  f"{session.active[0]} waits")
-                self._record(result, Event(step=name, session=spec_session.name, status="invalid"))
-                break
-            session.active = (name, session.submit(step.sql))
-            if self._settle(owner, session, session_pids):
-                waiting.append(session)
-                self._record(result, Event(step=name, session=spec_session.name, status="waiting"))
-            else:
-                self._complete(session, result, after_wait=False)
-            self._settle_waiting(owner, waiting, session_pids, result)
+        self._prepare(owner, sessions, tables)
+        self._run_steps(owner, sessions, result)
         for session in sessions.values():
             session.reset()
             session.run("ROLLBACK")  # a no-op (with a warning) when the permutation ended its transactions
@@ -363,6 +339,46 @@ class Runner:
                                                have=[list(row) for row in violations]))
         result.seconds = time.monotonic() - started
         return result
+
+    def _prepare(self, owner: psycopg.Connection, sessions: dict[str, _SessionThread], tables: list[str]) -> None:
+        """Empty package tables, the spec's seed, each session's setup."""
+        owner.execute(f"TRUNCATE {', '.join(tables)}")
+        for role, statement in self.spec.seed:
+            if role is None:
+                owner.execute(statement)
+            else:
+                self.probe.execute(role, statement)  # a seed through the API, as the role it belongs to
+        for session in sessions.values():
+            for statement in session.session.setup:
+                outcome = session.run(statement)
+                if not outcome.ok:
+                    raise RuntimeError(f"setup of {session.session.name} failed: {outcome.sqlstate} {outcome.message}")
+
+    def _run_steps(self, owner: psycopg.Connection, sessions: dict[str, _SessionThread],
+                   result: PermutationResult) -> None:
+        session_pids = [s.pid for s in sessions.values()]
+        waiting: list[_SessionThread] = []  # sessions whose step waits, in the order they began to wait
+        for name in result.steps:
+            spec_session, step = self.spec.step(name)
+            session = sessions[spec_session.name]
+            if session.active is not None:
+                self._settle_waiting(owner, waiting, session_pids, result)
+            if session.active is not None:
+                result.invalid = (f"step {name} of session {spec_session.name} issued while its step "
+                                  f"{session.active[0]} waits")
+                self._record(result, Event(step=name, session=spec_session.name, status="invalid"))
+                return
+            session.active = (name, session.submit(step.sql))
+            if self._settle(owner, session, session_pids):
+                waiting.append(session)
+                self._record(result, Event(step=name, session=spec_session.name, status="waiting"))
+            else:
+                self._complete(session, result, after_wait=False)
+            self._settle_waiting(owner, waiting, session_pids, result)
+        if waiting:
+            name, _ = waiting[0].active or ("?", None)
+            result.invalid = f"step {name} of session {waiting[0].session.name} still waits after the last step"
+            self._record(result, Event(step=name, session=waiting[0].session.name, status="invalid"))
 
     def _settle(self, owner: psycopg.Connection, session: _SessionThread, session_pids: list[int]) -> bool:
         """Wait until the session's step has finished (False) or waits on a lock held by another
