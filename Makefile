@@ -5,6 +5,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 PYTEST_ARGS ?=
+# How many times the Phase 4 zombie-repair proof runs in one pytest session (make prove PHASE4_REPEAT=50).
+PHASE4_REPEAT ?= 10
+export PHASE4_REPEAT
 ARGS ?=
 
 .DEFAULT_GOAL := help

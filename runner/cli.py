@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import math
 import shlex
 import sys
 from pathlib import Path
 
-from runner import db, evidence, migrate
+from runner import db, evidence, metrics, migrate, repair, threshold
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -26,6 +27,8 @@ def main(argv: list[str] | None = None) -> int:
     verify_cmd = evidence_sub.add_parser("verify", help="check a bundle against its MANIFEST.sha256")
     verify_cmd.add_argument("bundle", type=Path)
 
+    _add_repair_commands(commands)
+
     args = parser.parse_args(argv)
     try:
         if args.command == "migrate":
@@ -33,7 +36,11 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.command == "evidence":
             return _evidence(args)
-    except (db.ConfigurationError, migrate.MigrationError) as exc:
+        if args.command == "repair":
+            return _repair(args)
+        if args.command == "metrics":
+            return _metrics(args)
+    except (db.ConfigurationError, migrate.MigrationError, threshold.ThresholdError) as exc:
         print(f"outbox {args.command}: {exc}", file=sys.stderr)
         return 2
     except db.psycopg.Error as exc:
@@ -53,6 +60,75 @@ def _evidence(args: argparse.Namespace) -> int:
     selection = shlex.split(args.pytest_args) if args.pytest_args is not None else None
     _, passed = evidence.build(pytest_args=selection, reports_root=args.reports_dir or evidence.REPO / "reports")
     return 0 if passed else 1
+
+
+# --- repair and metrics (issue 3): parsing here, the work in runner/repair.py and runner/metrics.py ---
+
+def _threshold_argument(text: str) -> int:
+    try:
+        return threshold.parse(text, source="--threshold-seconds")
+    except threshold.ThresholdError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+
+
+def _positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number of at least 1, got {text!r}")
+    return int(text)
+
+
+def _port(text: str) -> int:
+    if not text.isdigit() or int(text) > 65535:
+        raise argparse.ArgumentTypeError(f"must be a port number 0-65535 (0: any free port), got {text!r}")
+    return int(text)
+
+
+def _add_repair_commands(commands: argparse._SubParsersAction) -> None:
+    threshold_help = (f"seconds a DISPATCHING claim may last before it counts as a zombie; default "
+                      f"${threshold.ENVIRONMENT_VARIABLE} (read at the start of every cycle), else "
+                      f"{threshold.DEFAULT_SECONDS}")
+    repair_cmd = commands.add_parser(
+        "repair", help="requeue zombie claims as outbox_repair (DATABASE_URL); JSON log lines on stdout")
+    repair_cmd.add_argument("--threshold-seconds", type=_threshold_argument, default=None, help=threshold_help)
+    repair_cmd.add_argument("--batch-size", type=_positive, default=repair.DEFAULT_BATCH_SIZE,
+                            help="items per repair transaction; a cycle repeats batches until one is short")
+    repair_cmd.add_argument("--loop", action="store_true",
+                            help="repeat cycles until SIGTERM or SIGINT (the cycle in progress finishes)")
+    repair_cmd.add_argument("--interval-seconds", type=float, default=30.0, help="pause between cycles with --loop")
+    repair_cmd.add_argument("--metrics-port", type=_port, default=None,
+                            help="with --loop, serve Prometheus metrics on this port (/metrics)")
+    repair_cmd.add_argument("--metrics-addr", default="0.0.0.0", help="address for --metrics-port")
+
+    metrics_cmd = commands.add_parser(
+        "metrics", help="print the queue and repair metrics in Prometheus text format (DATABASE_URL)")
+    metrics_cmd.add_argument("--threshold-seconds", type=_threshold_argument, default=None, help=threshold_help)
+    metrics_cmd.add_argument("--role", choices=("outbox_readonly", "outbox_repair"), default="outbox_readonly",
+                             help="the runtime role to act as")
+
+
+def _repair(args: argparse.Namespace) -> int:
+    if args.metrics_port is not None and not args.loop:
+        print("outbox repair: --metrics-port needs --loop (one cycle ends before a scrape)", file=sys.stderr)
+        return 2
+    if not math.isfinite(args.interval_seconds) or args.interval_seconds < 0:
+        print("outbox repair: --interval-seconds must be a finite number of seconds, not negative", file=sys.stderr)
+        return 2
+    options = repair.Options(threshold_override=args.threshold_seconds, batch_size=args.batch_size, loop=args.loop,
+                             interval_seconds=args.interval_seconds, metrics_port=args.metrics_port,
+                             metrics_addr=args.metrics_addr)
+    code = repair.run(db.database_url(), options)
+    if code != 0:
+        print(f"outbox repair: failed (exit {code}); the repair_failed log line names the cause", file=sys.stderr)
+    return code
+
+
+def _metrics(args: argparse.Namespace) -> int:
+    seconds = threshold.resolve(args.threshold_seconds)
+    registry = metrics.RepairMetrics()
+    with db.connection(db.database_url(), application_name="outbox metrics", role=args.role) as conn:
+        registry.record_gauges(metrics.read_queue_gauges(conn, seconds), seconds)
+    sys.stdout.write(registry.exposition())
+    return 0
 
 
 if __name__ == "__main__":

@@ -16,6 +16,8 @@ LANGUAGE plpgsql
 VOLATILE
 SECURITY DEFINER
 SET search_path = pg_catalog, payment_outbox, pg_temp
+-- Planned once per session: a custom plan per call would cost more than the claim itself.
+SET plan_cache_mode = force_generic_plan
 AS $$
 #variable_conflict use_column
 BEGIN
@@ -26,24 +28,23 @@ BEGIN
     END IF;
 
     RETURN QUERY
-    WITH due AS (
-        SELECT d.outbox_id
-        FROM payment_outbox.payment_outbox_pending AS d
-        WHERE d.attempt_no IS NULL AND d.next_attempt_at <= now()
-        ORDER BY d.next_attempt_at
-        LIMIT p_batch_size
-        FOR UPDATE SKIP LOCKED
-    ),
-
-    claimed AS (
+    WITH claimed AS (
         UPDATE payment_outbox.payment_outbox_pending AS p
         SET
             attempt_no = p.attempt_count + 1,
             attempt_count = p.attempt_count + 1,
             worker_id = p_worker_id,
             claimed_at = now()
-        FROM due
-        WHERE p.outbox_id = due.outbox_id
+        -- An array, not a join: the plan then reaches each claimed row through the primary key
+        -- whatever batch size it was planned for, so one generic plan serves every call.
+        WHERE p.outbox_id = ANY(ARRAY(
+            SELECT d.outbox_id
+            FROM payment_outbox.payment_outbox_pending AS d
+            WHERE d.attempt_no IS NULL AND d.next_attempt_at <= now()
+            ORDER BY d.next_attempt_at
+            LIMIT p_batch_size
+            FOR UPDATE SKIP LOCKED
+        ))
         RETURNING p.*
     ),
 

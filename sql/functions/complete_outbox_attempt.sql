@@ -25,33 +25,27 @@ BEGIN
             USING ERRCODE = 'PO014';
     END IF;
 
-    -- The row lock orders this completion against other completions and against repair.
-    SELECT * INTO v_item
-    FROM payment_outbox.payment_outbox_pending AS p
-    WHERE p.outbox_id = p_outbox_id
-    FOR UPDATE;
-
-    IF NOT FOUND THEN
-        IF EXISTS (SELECT FROM payment_outbox.payment_outbox_attempts AS a WHERE a.outbox_id = p_outbox_id) THEN
-            RAISE EXCEPTION 'attempt % of outbox item % is stale: the item is already terminal',
-                p_attempt_no, p_outbox_id
-                USING ERRCODE = 'PO002',
-                      HINT = 'Another completion or a zombie repair ended this attempt; do not dispatch again.';
-        END IF;
-        RAISE EXCEPTION 'unknown outbox item %', p_outbox_id
-            USING ERRCODE = 'PO003';
-    END IF;
-
-    IF v_item.attempt_no IS NULL OR v_item.attempt_no IS DISTINCT FROM p_attempt_no THEN
-        RAISE EXCEPTION 'attempt % of outbox item % is stale: the current claim is %',
-            p_attempt_no, p_outbox_id, coalesce(v_item.attempt_no::text, 'none')
-            USING ERRCODE = 'PO002',
-                  HINT = 'The claim was repaired or completed; only the latest claim may complete.';
-    END IF;
-
-    v_attempt_no := v_item.attempt_no + 1;
+    v_attempt_no := p_attempt_no + 1;
     IF v_state = 'RETRYABLE' AND v_attempt_no >= payment_outbox._max_attempt_count() THEN
         v_state := 'FAILED';
+    END IF;
+
+    -- Only the current claim matches: a completion, retry or repair that got to the row first
+    -- changed or removed it, and this statement waits for it and then finds nothing. The row
+    -- lock orders this completion against other completions and against repair.
+    IF v_state = 'RETRYABLE' THEN
+        SELECT * INTO v_item
+        FROM payment_outbox.payment_outbox_pending AS p
+        WHERE p.outbox_id = p_outbox_id AND p.attempt_no = p_attempt_no
+        FOR UPDATE;
+    ELSE
+        DELETE FROM payment_outbox.payment_outbox_pending AS p
+        WHERE p.outbox_id = p_outbox_id AND p.attempt_no = p_attempt_no
+        RETURNING * INTO v_item;
+    END IF;
+
+    IF v_item.outbox_id IS NULL THEN
+        PERFORM payment_outbox._reject_completion(p_outbox_id, p_attempt_no);
     END IF;
 
     INSERT INTO payment_outbox.payment_outbox_attempts (
@@ -76,11 +70,11 @@ BEGIN
             attempt_count = v_attempt_no,
             next_attempt_at = now() + payment_outbox._retry_delay(v_attempt_no)
         WHERE p.outbox_id = p_outbox_id;
-    ELSE
-        DELETE FROM payment_outbox.payment_outbox_pending AS p WHERE p.outbox_id = p_outbox_id;
     END IF;
 
-    RETURN QUERY SELECT v_attempt_no, v_state;
+    attempt_no := v_attempt_no;
+    state := v_state;
+    RETURN NEXT;
 END;
 $$;
 

@@ -1,0 +1,147 @@
+"""`outbox repair`: repair cycles, their JSON log lines, and the loop that runs them until a signal."""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from decimal import Decimal
+from typing import Any
+
+import psycopg
+
+from runner import db, threshold
+from runner.metrics import QueueGauges, RepairMetrics, read_queue_gauges
+
+ROLE = "outbox_repair"
+DEFAULT_BATCH_SIZE = 100
+Emit = Callable[[dict[str, Any]], None]
+
+
+def emit_json(record: dict[str, Any]) -> None:
+    """One JSON log line on stdout, flushed at once so a supervisor sees it as it happens."""
+    line = {**record, "timestamp": datetime.now(timezone.utc).isoformat(timespec="milliseconds")}
+    sys.stdout.write(json.dumps(line, default=_jsonable) + "\n")
+    sys.stdout.flush()
+
+
+def _jsonable(value: object) -> object:
+    if isinstance(value, Decimal):
+        return float(value)
+    return str(value)
+
+
+@dataclass
+class CycleResult:
+    threshold_seconds: int
+    items: list[dict[str, Any]] = field(default_factory=list)
+    gauges: QueueGauges | None = None
+    duration_seconds: float = 0.0
+
+    @property
+    def requeued(self) -> int:
+        return sum(1 for item in self.items if item["new_state"] == "ZOMBIE_REQUEUE")
+
+    @property
+    def failed(self) -> int:
+        return sum(1 for item in self.items if item["new_state"] == "FAILED")
+
+
+def run_cycle(conn: psycopg.Connection, threshold_seconds: int, *, emit: Emit,
+              batch_size: int = DEFAULT_BATCH_SIZE, cycle: int = 1) -> CycleResult:
+    """One repair cycle on an autocommit connection acting as outbox_repair: batches until a short
+    one, each committed before its items are logged, then the gauges as they are afterwards."""
+    started = time.monotonic()
+    result = CycleResult(threshold_seconds=threshold_seconds)
+    while True:
+        rows = conn.execute(db.named_sql("repair_zombie_attempts"),
+                            {"threshold_seconds": threshold_seconds, "batch_size": batch_size}).fetchall()
+        for outbox_id, attempt_no, previous_state, new_state, stale_seconds, worker_id in rows:
+            item = {"event": "zombie_requeued" if new_state == "ZOMBIE_REQUEUE" else "zombie_failed",
+                    "cycle": cycle, "outbox_id": str(outbox_id), "attempt_no": attempt_no,
+                    "previous_state": previous_state, "new_state": new_state,
+                    "threshold_seconds": threshold_seconds, "stale_seconds": float(stale_seconds),
+                    "worker_id": worker_id}
+            result.items.append(item)
+            emit(item)
+        if len(rows) < batch_size:
+            break
+    result.gauges = read_queue_gauges(conn, threshold_seconds)
+    result.duration_seconds = round(time.monotonic() - started, 3)
+    emit({"event": "repair_cycle", "cycle": cycle, "threshold_seconds": threshold_seconds,
+          "zombies_requeued": result.requeued, "zombies_failed": result.failed,
+          "stuck_dispatching": result.gauges.stuck_dispatching, "duration_seconds": result.duration_seconds})
+    return result
+
+
+@dataclass
+class Options:
+    threshold_override: int | None = None
+    batch_size: int = DEFAULT_BATCH_SIZE
+    loop: bool = False
+    interval_seconds: float = 30.0
+    metrics_port: int | None = None
+    metrics_addr: str = "0.0.0.0"
+
+
+def run(url: str, options: Options, *, emit: Emit = emit_json) -> int:
+    """One cycle, or cycles every interval until SIGTERM/SIGINT; exit code 0, 1 (database), 2 (setting)."""
+    stop = _StopOnSignal() if options.loop else None
+    metrics = RepairMetrics()
+    if options.metrics_port is not None:
+        port = metrics.serve(options.metrics_port, options.metrics_addr)
+        emit({"event": "metrics_serving", "addr": options.metrics_addr, "port": port})
+    cycle = 0
+    try:
+        while True:
+            cycle += 1
+            # Read at the start of every cycle, so a changed environment takes effect on the next one.
+            seconds = threshold.resolve(options.threshold_override)
+            with db.connection(url, application_name="outbox repair", autocommit=True, role=ROLE) as conn:
+                result = run_cycle(conn, seconds, emit=emit, batch_size=options.batch_size, cycle=cycle)
+            metrics.record_cycle(requeued=result.requeued, failed=result.failed,
+                                 duration_seconds=result.duration_seconds)
+            metrics.record_gauges(result.gauges, seconds)
+            if stop is None or stop.wait(options.interval_seconds):
+                break
+    except threshold.ThresholdError as exc:
+        emit({"event": "repair_failed", "cycle": cycle, "sqlstate": None, "error": str(exc)})
+        return 2
+    except psycopg.Error as exc:
+        emit({"event": "repair_failed", "cycle": cycle, "sqlstate": db.sqlstate(exc),
+              "error": str(exc).strip()})
+        return 1
+    finally:
+        if stop is not None:
+            stop.restore()
+    if stop is not None:
+        emit({"event": "repair_stopped", "cycles": cycle, "signal": stop.received})
+    return 0
+
+
+class _StopOnSignal:
+    """SIGTERM and SIGINT only ask the loop to stop: the cycle in progress finishes first."""
+
+    SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+        self.received: str | None = None
+        self._previous = {sig: signal.signal(sig, self._handle) for sig in self.SIGNALS}
+
+    def _handle(self, signum: int, _frame: object) -> None:
+        self.received = signal.Signals(signum).name
+        self._event.set()
+
+    def wait(self, seconds: float) -> bool:
+        """Sleeps between cycles; True when a stop was asked for (before or during the wait)."""
+        return self._event.wait(seconds)
+
+    def restore(self) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
