@@ -11,7 +11,7 @@ export PHASE4_REPEAT
 ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help migrate prove test lint evidence clean
+.PHONY: help migrate prove test lint evidence clean interleavings
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z-]+):.*## /  \1\t/' | expand -t 14
@@ -35,6 +35,9 @@ lint: $(INSTALLED) ## sqlfluff over sql/ and the runner's SQL
 
 evidence: $(INSTALLED) ## guardrails + proofs -> reports/<UTC time>-<sha>/ (verify: .venv/bin/outbox evidence verify DIR)
 	$(BIN)/outbox evidence $(if $(PYTEST_ARGS),--pytest-args="$(PYTEST_ARGS)")
+
+interleavings: $(INSTALLED) ## every interleaving spec, every permutation -> reports/interleavings/
+	$(BIN)/python -m pytest tests/interleavings $(PYTEST_ARGS)
 
 clean: ## remove the virtualenv and reports
 	rm -rf $(VENV) reports/*

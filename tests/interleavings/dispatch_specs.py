@@ -1,0 +1,122 @@
+"""Interleaving specs of the dispatch side: claim, complete and repair against each other."""
+
+from __future__ import annotations
+
+from runner.interleave import Invariant, PermutationResult, Probe, Session, Spec, Step
+from tests.interleavings.seeds import ITEM_ID, claimed_item, enqueued
+
+LEDGER = ("SELECT attempt_no, state::text, worker_id FROM payment_outbox.payment_outbox_attempts "
+          "WHERE outbox_id = %s ORDER BY attempt_no")
+ALL_LEDGER = ("SELECT outbox_id::text, attempt_no, state::text, worker_id FROM payment_outbox.payment_outbox_attempts "
+              "ORDER BY outbox_id, attempt_no")
+METRICS = "SELECT queue_depth, in_flight FROM payment_outbox.payment_outbox_queue_metrics"
+REPAIR = "SELECT outbox_id::text, attempt_no, new_state FROM payment_outbox.repair_zombie_attempts(60)"
+
+
+def _complete(state: str) -> str:
+    return f"SELECT attempt_no, state::text FROM payment_outbox.complete_outbox_attempt('{ITEM_ID}', 1, '{state}')"
+
+
+def _transaction(name: str, role: str, action: str, sql: str) -> Session:
+    return Session(name=name, role=role, setup=("BEGIN",),
+                   steps=(Step(f"{name}_{action}", sql), Step(f"{name}_commit", "COMMIT")))
+
+
+def _no_waits(result: PermutationResult) -> Invariant:
+    return Invariant("no step waited", want=[], have=[e.step for e in result.events if e.status == "waiting"])
+
+
+def _errors(result: PermutationResult, steps: list[str], allowed: set[str]) -> dict[str, str]:
+    return {s: o.sqlstate or "?" for s in steps if (o := result.outcome(s)) is not None and not o.ok
+            and o.sqlstate not in allowed}
+
+
+def check_claims(result: PermutationResult, probe: Probe) -> list[Invariant]:
+    claims = {s: result.outcome(f"{s}_claim") for s in ("s1", "s2")}
+    checks = [_no_waits(result), Invariant("both claims succeeded", want={},
+                                             have=_errors(result, ["s1_claim", "s2_claim"], set()))]
+    if checks[-1].have:
+        return checks
+    got = {s: {str(row[0]) for row in o.rows} for s, o in claims.items()}
+    checks.append(Invariant("never the same item", want=set(), have=got["s1"] & got["s2"]))
+    checks.append(Invariant("all three items claimed, the first claim two of them",
+                            want=(3, 2), have=(len(got["s1"] | got["s2"]), len(got[result.steps[0][:2]]))))
+    ledger = probe.rows("outbox_auditor", ALL_LEDGER)
+    checks.append(Invariant("one DISPATCHING attempt 1 per item, by the worker that claimed it",
+                            want=sorted((i, 1, "DISPATCHING", f"worker-{s}") for s in got for i in got[s]),
+                            have=sorted(tuple(row) for row in ledger)))
+    checks.append(Invariant("three items in flight", want=(3, 3), have=tuple(probe.rows("outbox_readonly", METRICS)[0])))
+    return checks
+
+
+def check_repair_vs_complete(result: PermutationResult, probe: Probe) -> list[Invariant]:
+    repaired = result.outcome("s1_repair")
+    completed = result.outcome("s2_complete")
+    checks = [Invariant("no error but a stale completion (PO002)", want={},
+                        have=_errors(result, ["s1_repair", "s2_complete"], {"PO002"}))]
+    requeued = bool(repaired and repaired.ok and repaired.rows)
+    dispatched = bool(completed and completed.ok)
+    checks.append(Invariant("exactly one of requeue and completion took effect", want=1,
+                            have=int(requeued) + int(dispatched)))
+    ledger = [tuple(row[:2]) for row in probe.rows("outbox_auditor", LEDGER, (ITEM_ID,))]
+    want = [(1, "DISPATCHING"), (2, "ZOMBIE_REQUEUE" if requeued else "DISPATCHED")]
+    checks.append(Invariant("the ledger holds the claim and the one outcome, never both", want=want, have=ledger))
+    checks.append(Invariant("queue: requeued items wait again, terminal ones are gone",
+                            want=(1, 0) if requeued else (0, 0), have=tuple(probe.rows("outbox_readonly", METRICS)[0])))
+    return checks
+
+
+def check_complete_vs_complete(result: PermutationResult, probe: Probe) -> list[Invariant]:
+    outcomes = {s: result.outcome(f"{s}_complete") for s in ("s1", "s2")}
+    checks = [Invariant("no error but a stale completion (PO002)", want={},
+                        have=_errors(result, ["s1_complete", "s2_complete"], {"PO002"}))]
+    winners = [s for s, o in outcomes.items() if o is not None and o.ok]
+    checks.append(Invariant("exactly one completion succeeded, the other was refused as stale",
+                            want=1, have=len(winners)))
+    if len(winners) != 1:
+        return checks
+    state = outcomes[winners[0]].rows[0][1]
+    ledger = [tuple(row[:2]) for row in probe.rows("outbox_auditor", LEDGER, (ITEM_ID,))]
+    checks.append(Invariant("one terminal attempt, the winner's", want=[(1, "DISPATCHING"), (2, state)], have=ledger))
+    checks.append(Invariant("the item left the queue", want=(0, 0), have=tuple(probe.rows("outbox_readonly", METRICS)[0])))
+    return checks
+
+
+def check_repair_vs_repair(result: PermutationResult, probe: Probe) -> list[Invariant]:
+    outcomes = {s: result.outcome(f"{s}_repair") for s in ("s1", "s2")}
+    checks = [_no_waits(result), Invariant("both repairs succeeded", want={},
+                                             have=_errors(result, ["s1_repair", "s2_repair"], set()))]
+    if checks[-1].have:
+        return checks
+    rows = {s: [tuple(r) for r in o.rows] for s, o in outcomes.items()}
+    checks.append(Invariant("exactly one repair requeued the item, once",
+                            want=[(ITEM_ID, 2, "ZOMBIE_REQUEUE")], have=rows["s1"] + rows["s2"]))
+    ledger = [tuple(row[:2]) for row in probe.rows("outbox_auditor", LEDGER, (ITEM_ID,))]
+    checks.append(Invariant("one ZOMBIE_REQUEUE in the ledger", want=[(1, "DISPATCHING"), (2, "ZOMBIE_REQUEUE")],
+                            have=ledger))
+    checks.append(Invariant("the item is due again", want=(1, 0), have=tuple(probe.rows("outbox_readonly", METRICS)[0])))
+    return checks
+
+
+def _claim(worker: str) -> str:
+    return f"SELECT outbox_id, attempt_no FROM payment_outbox.claim_outbox_batch('{worker}', 2)"
+
+
+SPECS = (
+    Spec(name="claim_vs_claim", seed=(enqueued("key-1"), enqueued("key-2"), enqueued("key-3")),
+         sessions=(_transaction("s1", "outbox_executor", "claim", _claim("worker-s1")),
+                   _transaction("s2", "outbox_executor", "claim", _claim("worker-s2"))),
+         check=check_claims),
+    Spec(name="repair_vs_complete_stale_item", seed=claimed_item("1 hour"),
+         sessions=(_transaction("s1", "outbox_repair", "repair", REPAIR),
+                   _transaction("s2", "outbox_executor", "complete", _complete("DISPATCHED"))),
+         check=check_repair_vs_complete),
+    Spec(name="complete_vs_complete", seed=claimed_item("1 second"),
+         sessions=(_transaction("s1", "outbox_executor", "complete", _complete("DISPATCHED")),
+                   _transaction("s2", "outbox_executor", "complete", _complete("FAILED"))),
+         check=check_complete_vs_complete),
+    Spec(name="repair_vs_repair", seed=claimed_item("1 hour"),
+         sessions=(_transaction("s1", "outbox_repair", "repair", REPAIR),
+                   _transaction("s2", "outbox_repair", "repair", REPAIR)),
+         check=check_repair_vs_repair),
+)

@@ -1,0 +1,37 @@
+"""Every permutation of every interleaving spec, on the embedded cluster; transcripts go to
+reports/interleavings/<spec>/."""
+
+from __future__ import annotations
+
+import pytest
+
+from runner import interleave
+from tests.conftest import Database
+from tests.interleavings import dispatch_specs, enqueue_specs
+from tests.support import REPORTS, ProofRecord
+
+pytestmark = pytest.mark.proof
+
+SPECS = enqueue_specs.SPECS + dispatch_specs.SPECS
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=lambda spec: spec.name)
+def test_interleaving_spec(clean_database: Database, spec: interleave.Spec, proof: ProofRecord) -> None:
+    results = interleave.Runner(clean_database.url, spec).run()
+    directory = interleave.write_transcripts(REPORTS / "interleavings", spec, results)
+    valid = [r for r in results if r.invalid is None]
+    proof.observe(transcripts=str(directory), permutations=len(results), valid=len(valid),
+                  invalid=[" ".join(r.steps) for r in results if r.invalid is not None],
+                  waited=sorted({e.step for r in results for e in r.events if e.status == "waiting"}),
+                  seconds=round(sum(r.seconds for r in results), 2))
+    if spec.permutations is None:
+        proof.check("every permutation that keeps each session's order was run",
+                    want=len(list(interleave.interleavings([[s.name for s in ses.steps] for ses in spec.sessions]))),
+                    have=len(results))
+        proof.check("at least one permutation is valid", want=True, have=bool(valid))
+    else:
+        proof.check("every listed permutation ran and is valid", want=[" ".join(p) for p in spec.permutations],
+                    have=[" ".join(r.steps) for r in valid])
+    failures = {" ".join(r.steps): [(i.name, f"have {i.have!r}", f"want {i.want!r}") for i in r.failures]
+                for r in valid if r.failures}
+    proof.check(f"every valid permutation holds its invariants (transcripts in {directory})", want={}, have=failures)
