@@ -54,3 +54,9 @@ def queue(url: str) -> dict[str, Any]:
         in_flight = conn.execute("SELECT outbox_id, attempt_no, worker_id FROM payment_outbox.payment_outbox_in_flight "
                                  "ORDER BY outbox_id").fetchall()
     return {"queue_depth": metrics[0], "due_now": metrics[1], "in_flight": metrics[2], "in_flight_items": in_flight}
+
+
+def server_clock(url: str) -> Any:
+    """clock_timestamp() on the server: to tell which side of a fault an item was created on."""
+    with role_connection(url, "outbox_readonly", name="clock") as conn:
+        return conn.execute("SELECT clock_timestamp()").fetchone()[0]

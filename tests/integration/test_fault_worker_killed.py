@@ -43,7 +43,8 @@ def test_worker_killed_between_claim_and_completion(server: Server, clean_databa
 
     repaired = api.repair(url, threshold_seconds=0)
     proof.check("repair requeues the item as attempt 2",
-                want=[(item["outbox_id"], 2, "ZOMBIE_REQUEUE", "worker-killed")], have=[(r["outbox_id"], r["attempt_no"], r["new_state"], r["worker_id"]) for r in repaired])
+                want=[(item["outbox_id"], 2, "ZOMBIE_REQUEUE", "worker-killed")],
+                have=[(r["outbox_id"], r["attempt_no"], r["new_state"], r["worker_id"]) for r in repaired])
 
     with Worker.connected(url, "worker-killed") as revenant:  # the dead worker comes back to complete
         late = revenant.complete(claimed_by_the_dead[0], RailOutcome("DISPATCHED"))
