@@ -126,59 +126,65 @@ def key_of(value: dict[str, Any]) -> tuple[str, str]:
     return value["instruction_id"], value["idempotency_key"]
 
 
+Key = tuple[str, str]
+
+
+@dataclass
+class _Enqueues:
+    """What the clients know of each key: tried, acknowledged (with the ids they were told), unknown."""
+
+    attempted: set[Key] = field(default_factory=set)
+    acknowledged: dict[Key, set[str]] = field(default_factory=lambda: defaultdict(set))
+    unknown_at: dict[Key, list[int]] = field(default_factory=lambda: defaultdict(list))
+    retried_at: dict[Key, int] = field(default_factory=dict)  # the last acknowledged invocation
+
+    @classmethod
+    def of(cls, history: History) -> _Enqueues:
+        known = cls()
+        for invoked, ended in history.completed("enqueue"):
+            key = key_of(invoked["value"])
+            known.attempted.add(key)
+            if ended["type"] == OK:
+                known.acknowledged[key].add(str(ended["value"]["outbox_id"]))
+                known.retried_at[key] = max(known.retried_at.get(key, 0), invoked["time_ns"])
+            elif ended["type"] == UNKNOWN:
+                known.unknown_at[key].append(ended["time_ns"])
+        return known
+
+
 def check(history: History, terminal: Iterable[TerminalAttempt]) -> Verdict:
     """Classify the history against the terminal attempts of the ledger, read after draining."""
-    enqueues = history.completed("enqueue")
-    attempted = {key_of(invoked["value"]) for invoked, _ in enqueues}
-    acknowledged: dict[tuple[str, str], set[str]] = defaultdict(set)
-    unknown_at: dict[tuple[str, str], list[int]] = defaultdict(list)
-    for invoked, ended in enqueues:
-        key = key_of(invoked["value"])
-        if ended["type"] == OK:
-            acknowledged[key].add(str(ended["value"]["outbox_id"]))
-        elif ended["type"] == UNKNOWN:
-            unknown_at[key].append(ended["time_ns"])
-    retried_at: dict[tuple[str, str], int] = {}  # the last acknowledged invocation of each key
-    for invoked, ended in enqueues:
-        if ended["type"] == OK:
-            key = key_of(invoked["value"])
-            retried_at[key] = max(retried_at.get(key, 0), invoked["time_ns"])
-
-    terminal_by_key: dict[tuple[str, str], list[TerminalAttempt]] = defaultdict(list)
-    terminal_ids = set()
+    known = _Enqueues.of(history)
+    terminal_by_key: dict[Key, list[TerminalAttempt]] = defaultdict(list)
     for row in terminal:
         terminal_by_key[(row.instruction_id, row.idempotency_key)].append(row)
-        terminal_ids.add((str(row.outbox_id), row.attempt_no))
-    terminal_items = {str(row.outbox_id) for rows in terminal_by_key.values() for row in rows}
+    terminal_rows = [row for rows in terminal_by_key.values() for row in rows]
+    terminal_items = {str(row.outbox_id) for row in terminal_rows}
+    terminal_attempts = {(str(row.outbox_id), row.attempt_no) for row in terminal_rows}
+    completions = [ended["value"] for _, ended in history.completed("complete")
+                   if ended["type"] == OK and ended["value"]["state"] in TERMINAL]
 
-    lost = sorted([list(k), sorted(ids - terminal_items)] for k, ids in acknowledged.items() if ids - terminal_items)
-    unexpected = sorted(list(k) for k in terminal_by_key if k not in attempted)
-    duplicated = sorted([list(k), [(str(r.outbox_id), r.attempt_no, r.state) for r in rows]]
-                        for k, rows in terminal_by_key.items() if len(rows) > 1)
-    identity_changed = sorted([list(k), sorted(ids)] for k, ids in acknowledged.items() if len(ids) > 1)
-    unresolved = sorted(list(k) for k in unknown_at if k not in acknowledged)
-    resolved_by_retry = sorted(list(k) for k, times in unknown_at.items() if retried_at.get(k, -1) > max(times))
-    recovered = sorted(list(k) for k in unknown_at if k in terminal_by_key)
-    lost_completions = sorted([str(ended["value"]["outbox_id"]), ended["value"]["attempt_no"]]
-                              for _, ended in history.completed("complete")
-                              if ended["type"] == OK and ended["value"]["state"] in TERMINAL
-                              and (str(ended["value"]["outbox_id"]), ended["value"]["attempt_no"]) not in terminal_ids)
-
-    kinds = defaultdict(int)
+    details = {
+        "lost": sorted([list(k), sorted(ids - terminal_items)]
+                       for k, ids in known.acknowledged.items() if ids - terminal_items),
+        "unexpected": sorted(list(k) for k in terminal_by_key if k not in known.attempted),
+        "duplicated": sorted([list(k), [(str(r.outbox_id), r.attempt_no, r.state) for r in rows]]
+                             for k, rows in terminal_by_key.items() if len(rows) > 1),
+        "recovered": sorted(list(k) for k in known.unknown_at if k in terminal_by_key),
+        "resolved_by_retry": sorted(list(k) for k, times in known.unknown_at.items()
+                                    if known.retried_at.get(k, -1) > max(times)),
+        "unresolved": sorted(list(k) for k in known.unknown_at if k not in known.acknowledged),
+        "identity_changed": sorted([list(k), sorted(ids)] for k, ids in known.acknowledged.items() if len(ids) > 1),
+        "lost_completions": sorted([str(c["outbox_id"]), c["attempt_no"]] for c in completions
+                                   if (str(c["outbox_id"]), c["attempt_no"]) not in terminal_attempts),
+    }
+    kinds: dict[str, int] = defaultdict(int)
     for op in history.operations:
         if op["type"] != INVOKE:
             kinds[f"{op['f']}_{op['type']}"] += 1
-    counts = {
-        "attempted": len(attempted), "acknowledged": len(acknowledged), "unknown": len(unknown_at),
-        "terminal": len(terminal_items), "lost": len(lost), "unexpected": len(unexpected),
-        "duplicated": len(duplicated), "recovered": len(recovered), "resolved_by_retry": len(resolved_by_retry),
-        "unresolved": len(unresolved),
-        "identity_changed": len(identity_changed), "lost_completions": len(lost_completions),
-        **dict(sorted(kinds.items())),
-    }
-    details = {"lost": lost, "unexpected": unexpected, "duplicated": duplicated, "recovered": recovered,
-               "resolved_by_retry": resolved_by_retry, "unresolved": unresolved,
-               "identity_changed": identity_changed, "lost_completions": lost_completions}
+    counts = {"attempted": len(known.attempted), "acknowledged": len(known.acknowledged),
+              "unknown": len(known.unknown_at), "terminal": len(terminal_items),
+              **{name: len(found) for name, found in details.items()}, **dict(sorted(kinds.items()))}
     return Verdict(counts=counts, details=details)
 
 

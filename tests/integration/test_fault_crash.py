@@ -89,6 +89,8 @@ def test_crash_in_the_middle_of_a_mixed_load(crashable_server: Server, crash_dat
     proof.check("the restart ran crash recovery", want=True,
                 have="automatic recovery in progress" in cluster.server_log())
 
+    # Asked through the API, as a client would: an enqueue of a key returns the item the key holds.
+    # A lost item would come back with a new outbox id and sequence id (and leave a sequence gap).
     acknowledged = enqueues(history, "ok")
     with role_connection(url, "outbox_ingest", name="after-restart") as conn:
         answers = [(invoked, ended, enqueue_recorded(history, conn, "after-restart", invoked["value"]))
