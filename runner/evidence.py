@@ -170,7 +170,8 @@ def _code_scan(directory: Path) -> guardrails.Guardrail:
                                              for u in uses)]))
     return guardrails.Guardrail(
         name="owner_access_only_in_setup",
-        rule="in tests/, owner connections only TRUNCATE, seed or set up, or read the catalog; "
+        rule="in tests/, owner connections only TRUNCATE, seed or set up, inject a fault (terminate a backend, "
+             "hold a table lock, ALTER SYSTEM), or read the catalog; "
              "the payment API is reached through a runtime role (role_usage/code_scan.json)",
         checked=f"{len(uses)} connections and role switches in runner/ and tests/: "
                 f"{sum(u.kind == 'role_switch' for u in uses)} role switches, "

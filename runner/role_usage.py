@@ -3,8 +3,9 @@
 Every connection either switches to a runtime role (SET ROLE, role_connection(url, role),
 db.connect(..., role=...)) or stays the login it connected as: the package owner, or on the
 embedded cluster the superuser (`admin_url`). Owner access in tests/ is expected only where a
-fixture or helper TRUNCATEs, seeds or sets up (DDL, GRANT, migrate), or where a test reads the
-catalog; the payment API is never called on an owner connection. The purpose is read from the
+fixture or helper TRUNCATEs, seeds or sets up (DDL, GRANT, migrate), where a fault proof acts on
+the server (pg_terminate_backend, LOCK TABLE, ALTER SYSTEM), or where a test reads the catalog; the
+payment API is never called on an owner connection. The purpose is read from the
 text of the `with` block (or function) the connection is opened in: a heuristic, so the full
 list goes into the bundle for a reviewer.
 """
@@ -19,6 +20,10 @@ from typing import Any
 
 SETUP = re.compile(r"TRUNCATE|INSERT|COPY|CREATE (DATABASE|ROLE|TABLE|SCHEMA|FUNCTION|TRIGGER)|DROP (DATABASE|ROLE|SCHEMA|TRIGGER)|GRANT|REVOKE|"
                    r"migrate\.migrate|install_helpers|create_migrated_database|drop_database", re.IGNORECASE)
+# A fault proof's own action on the server: a connection that terminates a backend, holds a table
+# lock or changes a server setting. Checked after API, so a fault helper that also calls the API is
+# still flagged.
+FAULT = re.compile(r"pg_terminate_backend|pg_cancel_backend|LOCK\s+TABLE|ALTER\s+SYSTEM|pg_reload_conf", re.IGNORECASE)
 CATALOG = re.compile(r"pg_[a-z_]+|to_reg[a-z]+|schema_migrations|has_[a-z]+_privilege|current_setting|advisory")
 API = re.compile(r"(?<!['\"])payment_outbox\.(enqueue_payment_outbox|claim_outbox_batch|complete_outbox_attempt|"
                  r"repair_zombie_attempts|list_stuck_dispatching|check_invariants)\s*\(")
@@ -33,7 +38,7 @@ class Use:
     function: str
     kind: str  # role_switch | owner_connection | superuser_connection
     detail: str
-    purpose: str  # owner connections in tests/: setup | fixture | catalog | api-as-owner | unexplained
+    purpose: str  # owner connections in tests/: setup | fixture | fault | catalog | api-as-owner | unexplained
 
     def as_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -126,6 +131,8 @@ def _in_fixture(node: ast.AST, parents: dict[ast.AST, ast.AST]) -> bool:
 def _purpose(text: str, in_fixture: bool) -> str:
     if API.search(text):
         return "api-as-owner"
+    if FAULT.search(text):
+        return "fault"
     if SETUP.search(text):
         return "setup"
     if in_fixture:

@@ -141,3 +141,18 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         report.longrepr = f"skipped under CI (CI=true), which counts as a failure: {reason}"
     setattr(item, f"rep_{report.when}", report)
     return report
+
+
+@pytest.fixture(scope="session")
+def crashable_server() -> Iterator[Server]:
+    """An embedded cluster of the fault proofs' own, which they crash, restart and reconfigure
+    (ALTER SYSTEM): never the shared one, and started even when DATABASE_URL is set."""
+    try:
+        embedded = cluster_mod.EmbeddedCluster()
+        embedded.__enter__()
+    except cluster_mod.ClusterError as exc:
+        pytest.skip(f"the crash proofs need PostgreSQL's server binaries for a cluster of their own: {exc}")
+    try:
+        yield Server(url=embedded.database_url, cluster=embedded)
+    finally:
+        embedded.__exit__(None, None, None)

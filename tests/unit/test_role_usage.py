@@ -36,6 +36,17 @@ def test_unexplained(database):
 def test_truncates(database):
     with psycopg.connect(database.url) as conn:
         conn.execute("TRUNCATE payment_outbox.payment_outbox_pending")
+
+
+def hold_table_lock(database):
+    with psycopg.connect(database.url) as conn:
+        conn.execute("LOCK TABLE payment_outbox.payment_outbox_attempts IN SHARE MODE")
+
+
+def fault_that_calls_the_api(database):
+    with psycopg.connect(database.url) as conn:
+        conn.execute("LOCK TABLE payment_outbox.payment_outbox_attempts IN SHARE MODE")
+        conn.execute("SELECT * FROM payment_outbox.claim_outbox_batch('w', 1)")
 '''
 
 
@@ -49,5 +60,8 @@ def test_scan_classifies_each_connection(tmp_path: Path) -> None:
         ("test_as_owner", "owner_connection", "api-as-owner"),
         ("test_unexplained", "owner_connection", "unexplained"),
         ("test_truncates", "owner_connection", "setup"),
+        ("hold_table_lock", "owner_connection", "fault"),
+        ("fault_that_calls_the_api", "owner_connection", "api-as-owner"),
     ]
-    assert [o["object"].split(" ")[1] for o in role_usage.verdict(uses)] == ["test_as_owner", "test_unexplained"]
+    assert [o["object"].split(" ")[1] for o in role_usage.verdict(uses)] == [
+        "test_as_owner", "test_unexplained", "fault_that_calls_the_api"]

@@ -1,0 +1,149 @@
+"""The reference worker: claim a batch, hand each item to a rail, record each outcome.
+
+A rail is any callable that takes a ClaimedItem and returns a RailOutcome (or raises). The worker
+gives an item to the rail at least once: a worker that dies after the rail call and before its
+completion leaves a DISPATCHING claim, repair requeues it, and the next claim calls the rail again
+with the same idempotency_key. The rail must therefore treat the idempotency_key as its own
+deduplication key; the ledger still ends with exactly one terminal attempt per item, because a
+completion is fenced by its attempt_no (a stale one raises PO002 and writes nothing).
+
+The worker connects as the login of the URL and acts as `outbox_executor` for the whole life of
+the connection; it runs in autocommit, so a claim is committed before the rail is called and a
+completion is committed when `complete` returns.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import psycopg
+from psycopg.rows import dict_row
+
+from runner import db
+
+EXECUTOR_ROLE = "outbox_executor"
+OUTCOMES = ("DISPATCHED", "RETRYABLE", "FAILED")
+STALE_ATTEMPT = "PO002"
+
+
+@dataclass(frozen=True)
+class ClaimedItem:
+    """One row of claim_outbox_batch: attempt_no is the fencing token of the completion."""
+
+    outbox_id: Any
+    attempt_no: int
+    instruction_id: str
+    participant_id: str
+    sequence_id: int
+    idempotency_key: str
+    rail_type: str
+    payload: dict[str, Any]
+    attempt_count: int
+    claimed_at: datetime
+
+
+@dataclass(frozen=True)
+class RailOutcome:
+    """What the rail made of one dispatch."""
+
+    state: str  # DISPATCHED, RETRYABLE or FAILED
+    rail_reference: str | None = None
+    error_code: str | None = None
+    error_message: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.state not in OUTCOMES:
+            raise ValueError(f"a rail outcome is one of {', '.join(OUTCOMES)}, got {self.state!r}")
+
+
+class RailError(Exception):
+    """Raised by a rail that knows the payment did not go out: retryable or not."""
+
+    def __init__(self, message: str, *, code: str = "RAIL_ERROR", retryable: bool = True) -> None:
+        super().__init__(message)
+        self.code = code
+        self.retryable = retryable
+
+
+Rail = Callable[[ClaimedItem], RailOutcome]
+
+
+@dataclass(frozen=True)
+class Completion:
+    """The end of one claim: the ledger row the completion wrote, or STALE when it was refused."""
+
+    item: ClaimedItem
+    state: str  # DISPATCHED, RETRYABLE, FAILED (what the ledger recorded), or STALE
+    attempt_no: int | None  # the attempt_no of the ledger row written; None when STALE
+
+
+class Worker:
+    """One worker on one connection acting as outbox_executor."""
+
+    def __init__(self, conn: psycopg.Connection, worker_id: str, say: Callable[[str], None] | None = None) -> None:
+        self.conn = conn
+        self.worker_id = worker_id
+        self._say = say
+
+    @classmethod
+    @contextmanager
+    def connected(cls, url: str | None, worker_id: str, say: Callable[[str], None] | None = None) -> Iterator[Worker]:
+        with db.connection(url, application_name=f"outbox worker {worker_id}", autocommit=True,
+                           role=EXECUTOR_ROLE) as conn:
+            yield cls(conn, worker_id, say)
+
+    @property
+    def backend_pid(self) -> int:
+        return self.conn.info.backend_pid
+
+    def claim(self, batch_size: int) -> list[ClaimedItem]:
+        with self.conn.cursor(row_factory=dict_row) as cur:
+            rows = cur.execute(db.named_sql("worker_claim"),
+                               {"worker_id": self.worker_id, "batch_size": batch_size}).fetchall()
+        items = [ClaimedItem(**row) for row in rows]
+        if items:
+            self._log("claimed", count=len(items))
+        return items
+
+    def dispatch(self, item: ClaimedItem, rail: Rail) -> RailOutcome:
+        """The rail's outcome. A RailError says what happened; any other exception leaves it open
+        whether the payment went out, so the item is retried under the same idempotency key."""
+        try:
+            return rail(item)
+        except RailError as exc:
+            return RailOutcome("RETRYABLE" if exc.retryable else "FAILED", error_code=exc.code, error_message=str(exc))
+        except Exception as exc:  # noqa: BLE001 - the rail is foreign code; its failure must not lose the claim
+            return RailOutcome("RETRYABLE", error_code=type(exc).__name__, error_message=str(exc)[:500])
+
+    def complete(self, item: ClaimedItem, outcome: RailOutcome) -> Completion:
+        """Record the outcome. PO002 (the claim was repaired or completed meanwhile) is a normal
+        end, STALE; any other error is raised: on a lost connection the completion may or may not
+        have committed, and repair or a retry of the same attempt_no (PO002 then) settles it."""
+        params = {"outbox_id": item.outbox_id, "attempt_no": item.attempt_no, "state": outcome.state,
+                  "error_code": outcome.error_code, "error_message": outcome.error_message,
+                  "rail_reference": outcome.rail_reference}
+        try:
+            attempt_no, state = self.conn.execute(db.named_sql("worker_complete"), params).fetchone()
+        except psycopg.Error as exc:
+            if db.sqlstate(exc) != STALE_ATTEMPT:
+                self._log("completion_error", outbox_id=str(item.outbox_id), attempt_no=item.attempt_no,
+                          sqlstate=db.sqlstate(exc), error=str(exc).splitlines()[0] if str(exc) else "")
+                raise
+            self._log("stale_attempt", outbox_id=str(item.outbox_id), attempt_no=item.attempt_no,
+                      sqlstate=STALE_ATTEMPT)
+            return Completion(item=item, state="STALE", attempt_no=None)
+        self._log("completed", outbox_id=str(item.outbox_id), attempt_no=attempt_no, state=state)
+        return Completion(item=item, state=state, attempt_no=attempt_no)
+
+    def run_once(self, rail: Rail, batch_size: int = 10) -> list[Completion]:
+        """One cycle: claim up to batch_size items, dispatch and complete each in claim order."""
+        return [self.complete(item, self.dispatch(item, rail)) for item in self.claim(batch_size)]
+
+    def _log(self, event: str, **fields: Any) -> None:
+        if self._say is not None:
+            self._say(json.dumps({"event": event, "worker_id": self.worker_id, **fields}, sort_keys=True))
