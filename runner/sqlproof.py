@@ -1,7 +1,8 @@
 """Runs a SQL proof file (sql/tests/*.sql): one transaction, always rolled back.
 
 A proof raises on the first invariant that does not hold; every `ok:` notice it raised on the
-way is returned so a reader sees what was proved. A line `-- requires: _name.sql` runs that file
+way is returned so a reader sees what was proved. Every proof ends, in its own transaction, with
+payment_outbox.check_invariants(): what it left behind must be a consistent outbox. A line `-- requires: _name.sql` runs that file
 of sql/tests first, in the same transaction (shared declarations such as the privilege matrix).
 """
 
@@ -27,6 +28,7 @@ class ProofResult:
     notices: list[str] = field(default_factory=list)
     error: str | None = None
     sqlstate: str | None = None
+    violations: list[str] = field(default_factory=list)
 
 
 def proof_files() -> list[Path]:
@@ -52,7 +54,10 @@ def run_proof(url: str, path: Path) -> ProofResult:
             for required in required_files(path):
                 conn.execute(required.read_text())
             conn.execute(path.read_text())
-            result.passed = True
+            conn.execute("RESET ROLE")
+            result.violations = [f"{invariant}: {detail}" for invariant, detail in conn.execute(
+                "SELECT invariant, detail FROM payment_outbox.check_invariants()").fetchall()]
+            result.passed = not result.violations
         except psycopg.Error as exc:
             result.error = str(exc).strip()
             result.sqlstate = exc.sqlstate
