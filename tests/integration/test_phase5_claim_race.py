@@ -106,7 +106,7 @@ class Race:
                 batch = claim(session.conn, session.name, BATCH)
             except psycopg.Error as exc:
                 with self.lock:
-                    self.errors.append((session.name, number, exc.sqlstate, str(exc).strip()))
+                    self.errors.append((session.name, number, exc.sqlstate, exc.diag.message_primary or ""))
                 session.conn.rollback()
                 batch = []
             self.rounds.wait()  # every claim of the round returned; transactions still open
@@ -115,8 +115,8 @@ class Race:
                 self.claims.extend((session.name, number, item.outbox_id, item.attempt_no) for item in batch)
                 self.claimed_in_round[number] += len(batch)
             self.rounds.wait()  # every count is in: all claimers take the same decision
-            if self.claimed_in_round[number] == 0:
-                return number + 1
+            if self.claimed_in_round[number] == 0 or any(error[1] == number for error in self.errors):
+                return number + 1  # drained, or a claim waited: the proof has what it needs
         return self.max_rounds
 
 
@@ -143,9 +143,9 @@ def test_claim_race(clean_database: Database, proof: ProofRecord) -> None:
             "SELECT outbox_id::text, worker_id, attempt_no FROM payment_outbox.payment_outbox_in_flight").fetchall()}
         due_now = conn.execute("SELECT due_now FROM payment_outbox.payment_outbox_queue_metrics").fetchone()[0]
 
+    distinct_waits = sorted({w for w in sampler.waits if any(b in pids for b in w.blockers)}, key=repr)
     waits_on_claimers = [{"waiter": pids[w.pid], "locktype": w.locktype, "mode": w.mode,
-                          "blockers": [pids.get(b, b) for b in w.blockers]}
-                         for w in sampler.waits if any(b in pids for b in w.blockers)]
+                          "blockers": sorted(pids.get(b, str(b)) for b in w.blockers)} for w in distinct_waits]
     page_extension_waits = [w for w in waits_on_claimers if w["locktype"] == EXTENSION]
     waits_on_claimers = [w for w in waits_on_claimers if w["locktype"] != EXTENSION]
     per_attempt = Counter((outbox_id, attempt_no) for _, _, outbox_id, attempt_no in race.claims)
