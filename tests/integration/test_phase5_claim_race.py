@@ -32,6 +32,7 @@ import time
 from collections import Counter
 from contextlib import ExitStack
 
+import psycopg
 import pytest
 from psycopg.types.json import Jsonb
 
@@ -68,7 +69,7 @@ def seed_queue(url: str) -> set[str]:
     return ids
 
 
-def control_wait(url: str, monitor, proof: ProofRecord) -> None:  # noqa: ANN001 - a psycopg connection
+def control_wait(url: str, monitor: psycopg.Connection, proof: ProofRecord) -> None:
     """A completion waits on the row lock of a claim that has not committed, and the monitor sees it."""
     with role_connection(url, "outbox_ingest", name="phase5/claim-race/control-seed") as conn:
         enqueue(conn, CONTROL)
@@ -98,8 +99,6 @@ class Race:
         self.max_rounds = ITEMS // BATCH + claimers + 2
 
     def run(self, session: Session) -> int:
-        import psycopg  # local: only the error type is needed here
-
         for number in range(self.max_rounds):
             self.rounds.wait()  # release this round's claims together
             try:

@@ -33,6 +33,8 @@ VARIANTS = {
     "participant": ORIGINAL.differing(participant_id="bank-other"),
     "rail_type": ORIGINAL.differing(rail_type="swift"),
 }
+# The package's payload fingerprint: sha256 of the jsonb's canonical text.
+PAYLOAD_SHA256 = "SELECT sha256(convert_to((%s::jsonb)::text, 'UTF8'))"
 # Half the sessions send the original; the rest cycle through the three ways to differ.
 CYCLE = ["original", "payload", "original", "participant", "original", "rail_type"]
 
@@ -62,9 +64,9 @@ def variant_of(url: str, item: HeldItem) -> str | None:
     """Which variant's arguments the item holds (the payload compared by its sha256, as the package does)."""
     with role_connection(url, "outbox_readonly", name="phase5/reuse/sha") as conn:
         for kind, call in VARIANTS.items():
-            sha = conn.execute("SELECT sha256(convert_to((%s::jsonb)::text, 'UTF8'))", (Jsonb(call.payload),)).fetchone()[0]
-            if (item.participant_id, item.rail_type, bytes(item.payload_sha256)) == (call.participant_id, call.rail_type,
-                                                                                       bytes(sha)):
+            (sha,) = conn.execute(PAYLOAD_SHA256, (Jsonb(call.payload),)).fetchone()
+            if (item.participant_id, item.rail_type, bytes(item.payload_sha256)) == (
+                    call.participant_id, call.rail_type, bytes(sha)):
                 return kind
     return None
 

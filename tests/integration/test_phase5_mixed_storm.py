@@ -30,7 +30,7 @@ import pytest
 from tests.conftest import Database
 from tests.phase5 import (Claimed, Enqueued, Instruction, check_invariants_empty, claim, complete, enqueue,
                           mixed_keys, queue_depth, seed)
-from tests.sessions import Session, Together, open_sessions, session_names
+from tests.sessions import Outcome, Session, Together, open_sessions, session_names
 from tests.support import ProofRecord, role_connection
 
 pytestmark = pytest.mark.proof
@@ -158,7 +158,7 @@ def ledger_items(url: str) -> dict[str, tuple[str, str, str, int, str]]:
 
 
 def verify(proof: ProofRecord, storm: Storm, items: dict[str, tuple[str, str, str, int, str]],
-           outcomes: list, elapsed: float) -> None:
+           outcomes: list[Outcome], elapsed: float) -> None:
     calls = storm.calls
     kinds = Counter(c.kind for c in calls)
     states = Counter(r if isinstance(r, str) else "ok" for r in storm.results.values())
@@ -183,8 +183,8 @@ def verify(proof: ProofRecord, storm: Storm, items: dict[str, tuple[str, str, st
         by_participant[participant].append(sequence_id)
         by_key[(instruction_id, key)].append(outbox_id)
     proof.observe(items_per_participant={p: len(ids) for p, ids in sorted(by_participant.items())})
-    proof.check("per participant the sequence ids are exactly 1..n",
-                want={}, have={p: sorted(ids) for p, ids in by_participant.items() if sorted(ids) != list(range(1, len(ids) + 1))})
+    proof.check("per participant the sequence ids are exactly 1..n", want={},
+                have={p: sorted(ids) for p, ids in by_participant.items() if sorted(ids) != list(range(1, len(ids) + 1))})
     proof.check("each key maps to exactly one item", want={},
                 have={f"{k[0]}/{k[1]}": ids for k, ids in by_key.items() if len(ids) != 1})
     proof.check("every key sent has its item", want=sorted({c.args.key for c in calls}), have=sorted(by_key))
@@ -196,16 +196,15 @@ def verify(proof: ProofRecord, storm: Storm, items: dict[str, tuple[str, str, st
     wrong = []
     conflicting_winners = 0
     for call in calls:
-        (outbox_id,) = by_key.get(call.args.key, [None])[:1] or [None]
-        held = claimed.get(outbox_id).instruction() if outbox_id in claimed else None
+        ids = by_key.get(call.args.key, [])
+        held = claimed[ids[0]].instruction() if len(ids) == 1 and ids[0] in claimed else None
         result = storm.results.get(call.number)
-        same = held == call.args
-        if call.kind in ("payload", "participant", "rail_type") and same:
-            conflicting_winners += 1
-        if same and (isinstance(result, str) or result is None or result.outbox_id != outbox_id
-                     or result.sequence_id != items[outbox_id][3]):
-            wrong.append((call.number, call.kind, "want the held item", str(result)))
-        elif not same and result != "PO001":
-            wrong.append((call.number, call.kind, "want PO001", str(result)))
+        if held != call.args:
+            if result != "PO001":
+                wrong.append((call.number, call.kind, "want PO001", str(result)))
+            continue
+        conflicting_winners += call.kind in ("payload", "participant", "rail_type")
+        if not isinstance(result, Enqueued) or (result.outbox_id, result.sequence_id) != (ids[0], items[ids[0]][3]):
+            wrong.append((call.number, call.kind, f"want {ids[0]} sequence id {items[ids[0]][3]}", str(result)))
     proof.observe(keys_held_by_a_differing_call=conflicting_winners)
     proof.check("every call with the held item's arguments got it; every other got PO001", want=[], have=wrong[:20])
