@@ -5,10 +5,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 PYTEST_ARGS ?=
+REPEAT ?= 1
 ARGS ?=
 
 .DEFAULT_GOAL := help
 .PHONY: help migrate prove test lint evidence clean
+.PHONY: concurrency
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z-]+):.*## /  \1\t/' | expand -t 14
@@ -35,3 +37,9 @@ evidence: $(INSTALLED) ## guardrails + proofs -> reports/<UTC time>-<sha>/ (veri
 
 clean: ## remove the virtualenv and reports
 	rm -rf $(VENV) reports/*
+
+concurrency: $(INSTALLED) ## the Phase 5 concurrency proofs, REPEAT times in a row (make concurrency REPEAT=20)
+	@for n in $$(seq 1 $(REPEAT)); do \
+		echo "concurrency run $$n/$(REPEAT)"; \
+		$(BIN)/python -m pytest -q tests/integration/test_phase5_*.py $(PYTEST_ARGS) || exit 1; \
+	done
