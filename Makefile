@@ -8,10 +8,12 @@ PYTEST_ARGS ?=
 # How many times the Phase 4 zombie-repair proof runs in one pytest session (make prove PHASE4_REPEAT=50).
 PHASE4_REPEAT ?= 10
 export PHASE4_REPEAT
+# How many times `make concurrency` runs the Phase 5 proofs in a row.
+REPEAT ?= 1
 ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help migrate prove test lint evidence clean interleavings
+.PHONY: help migrate prove test lint evidence clean interleavings concurrency
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z-]+):.*## /  \1\t/' | expand -t 14
@@ -41,3 +43,9 @@ interleavings: $(INSTALLED) ## every interleaving spec, every permutation -> rep
 
 clean: ## remove the virtualenv and reports
 	rm -rf $(VENV) reports/*
+
+concurrency: $(INSTALLED) ## the Phase 5 concurrency proofs, REPEAT times in a row (make concurrency REPEAT=20)
+	@for n in $$(seq 1 $(REPEAT)); do \
+		echo "concurrency run $$n/$(REPEAT)"; \
+		$(BIN)/python -m pytest -q tests/integration/test_phase5_*.py $(PYTEST_ARGS) || exit 1; \
+	done
