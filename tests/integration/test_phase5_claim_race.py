@@ -19,7 +19,8 @@ for the microseconds it takes to add a page, and that lock is released as soon a
 added, never held to commit; it says nothing about how work is handed out. Every other lock a
 claimer waits on, row, tuple, transaction or relation, fails the proof.
 First, a control shows the monitor sees a real wait between two executor sessions: a
-completion blocked on the row lock of an uncommitted claim.
+completion blocked on the row lock of another completion of the same attempt that has not
+committed (it then gets PO002).
 
 Afterwards: every item was claimed, by exactly one worker, as attempt 1, and the database
 (payment_outbox_in_flight) holds each item under the worker that got it.
@@ -70,21 +71,23 @@ def seed_queue(url: str) -> set[str]:
 
 
 def control_wait(url: str, monitor: psycopg.Connection, proof: ProofRecord) -> None:
-    """A completion waits on the row lock of a claim that has not committed, and the monitor sees it."""
+    """A completion waits on the row lock of a completion of the same attempt that has not
+    committed, and the monitor sees it."""
     with role_connection(url, "outbox_ingest", name="phase5/claim-race/control-seed") as conn:
         enqueue(conn, CONTROL)
-    with open_sessions(url, "outbox_executor", ["claim-race/control-claimer"], autocommit=False) as (claimer,), \
-            open_sessions(url, "outbox_executor", ["claim-race/control-completer"]) as (completer,):
-        (item,) = claim(claimer.conn, claimer.name, 10)  # the claim's transaction stays open
-        completion = Together([completer], lambda s: complete(s.conn, item.outbox_id, item.attempt_no, "DISPATCHED"))
+    with open_sessions(url, "outbox_executor", ["claim-race/control-first"], autocommit=False) as (first,), \
+            open_sessions(url, "outbox_executor", ["claim-race/control-second"]) as (second,):
+        (item,) = claim(first.conn, first.name, 10)
+        first.conn.commit()
+        complete(first.conn, item.outbox_id, item.attempt_no, "DISPATCHED")  # its transaction stays open
+        completion = Together([second], lambda s: complete(s.conn, item.outbox_id, item.attempt_no, "DISPATCHED"))
         completion.start()
-        seen = wait_until_blocked(monitor, [completer.pid], claimer.pid)
-        claimer.conn.commit()
+        seen = wait_until_blocked(monitor, [second.pid], first.pid)
+        first.conn.commit()
         (outcome,) = completion.outcomes()
     proof.observe(control_waits=[{"locktype": w.locktype, "mode": w.mode} for w in seen])
-    proof.check("control: the monitor saw the completion wait on the open claim, which then completed",
-                want=(True, "ok", (2, "DISPATCHED")),
-                have=(bool(seen), outcome.sqlstate or "ok", outcome.value and tuple(outcome.value)))
+    proof.check("control: the monitor saw the second completion wait on the first, then get PO002 (stale)",
+                want=(True, "PO002"), have=(bool(seen), outcome.sqlstate or "ok"))
 
 
 class Race:
