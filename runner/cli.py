@@ -7,7 +7,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from runner import db, evidence, migrate
+from runner import bench, db, evidence, migrate
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -26,6 +26,13 @@ def main(argv: list[str] | None = None) -> int:
     verify_cmd = evidence_sub.add_parser("verify", help="check a bundle against its MANIFEST.sha256")
     verify_cmd.add_argument("bundle", type=Path)
 
+    bench_cmd = commands.add_parser(
+        "bench", help="measure enqueue, dispatch and repair against a baseline INSERT (DATABASE_URL optional)")
+    bench_cmd.add_argument("--quick", action="store_true", help="CI smoke: short runs, 10k/100k ledger only")
+    bench_cmd.add_argument("--seconds", type=int, default=None, help="length of each timed run (10; quick: 1)")
+    bench_cmd.add_argument("--output-dir", type=Path, default=None,
+                           help="where bench.json/.txt/.png and plans.txt go (default: reports/bench/<UTC time>-<sha>/)")
+
     args = parser.parse_args(argv)
     try:
         if args.command == "migrate":
@@ -33,6 +40,8 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.command == "evidence":
             return _evidence(args)
+        if args.command == "bench":
+            return bench.main(quick=args.quick, seconds=args.seconds, output_dir=args.output_dir)
     except (db.ConfigurationError, migrate.MigrationError) as exc:
         print(f"outbox {args.command}: {exc}", file=sys.stderr)
         return 2
