@@ -18,5 +18,5 @@ SELECT
     CASE WHEN step.attempt_no = 2 THEN now() - interval '1 day' END AS completed_at,
     'bench-history-worker' AS worker_id,
     CASE WHEN step.attempt_no = 2 THEN 12.5 END AS latency_ms
-FROM generate_series(%(first)s, %(last)s) AS item (n)
+FROM generate_series(%(first)s::integer, %(last)s::integer) AS item (n)
 CROSS JOIN (VALUES (1, 'DISPATCHING'), (2, 'DISPATCHED')) AS step (attempt_no, state);
