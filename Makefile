@@ -33,5 +33,14 @@ lint: $(INSTALLED) ## sqlfluff over sql/ and the runner's SQL
 evidence: $(INSTALLED) ## guardrails + proofs -> reports/<UTC time>-<sha>/ (verify: .venv/bin/outbox evidence verify DIR)
 	$(BIN)/outbox evidence $(if $(PYTEST_ARGS),--pytest-args="$(PYTEST_ARGS)")
 
+.PHONY: bench
+BENCH_INSTALLED := $(VENV)/.installed-bench
+$(BENCH_INSTALLED): $(INSTALLED)
+	$(BIN)/pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev,bench]'
+	touch $@
+
+bench: $(BENCH_INSTALLED) ## enqueue/dispatch/repair as ratios to a baseline INSERT -> reports/bench/ (ARGS=--quick)
+	$(BIN)/outbox bench $(ARGS)
+
 clean: ## remove the virtualenv and reports
 	rm -rf $(VENV) reports/*
