@@ -41,7 +41,7 @@ class Plan:
     dispatch_batches: tuple[int, ...] = (1, 10, 100)
     dispatch_workers: tuple[int, ...] = (1, 4, 8)
     ledger_sizes: tuple[int, ...] = (10_000, 100_000, 1_000_000)
-    repair_cycles: int = 5
+    repair_cycles: int = 15
 
     @classmethod
     def full(cls, seconds: int | None) -> Plan:
