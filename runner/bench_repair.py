@@ -37,6 +37,10 @@ AUTO_EXPLAIN = {
 }
 
 
+class BenchError(RuntimeError):
+    """A step of the bench did not do what it must for the timing to mean anything."""
+
+
 @dataclass(frozen=True)
 class RepairSize:
     ledger_rows: int
@@ -165,7 +169,7 @@ def capture_plans(admin_url: str | None, ledger_size: int) -> Plans:
 
 def _require(condition: bool, message: str) -> None:
     if not condition:
-        raise RuntimeError(f"outbox bench repair: {message}")
+        raise BenchError(f"repair: {message}")
 
 
 def run(url: str, owner_url: str, admin_url: str | None, sizes: list[int], count: int,
