@@ -25,6 +25,7 @@ from psycopg.conninfo import make_conninfo
 from runner import bench_dispatch, bench_pgbench, bench_repair, bench_report, bench_storm, cluster, db, environment
 from runner import migrate as migrate_mod
 
+TARGET_CLIENTS = bench_report.TARGET_CLIENTS
 RUNTIME_ROLES = ("outbox_ingest", "outbox_executor", "outbox_repair", "outbox_readonly", "outbox_auditor")
 
 
@@ -124,6 +125,14 @@ def measure(target: Target, plan: Plan, results: dict[str, Any], say: Callable[[
             best = max(best, outcome.items_per_second)
             say(f"dispatch: batch {batch}, {workers} workers: {outcome.items_per_second:.0f} items/s")
             results["dispatch"].append(outcome.as_json())
+
+    # The same batch-1 loop from pgbench, a C client: tells the cost of the Python workers from the server's.
+    pool = max(2000, int(2 * best * plan.seconds))
+    say(f"dispatch: batch 1 from pgbench, {TARGET_CLIENTS} clients for {plan.seconds} s (seeding {pool:,} items)")
+    bench_dispatch.seed(target.owner_url, pool)
+    executor = make_conninfo(target.owner_url, options="-c role=outbox_executor")
+    control = bench_pgbench.run(executor, "dispatch_batch_1.pgbench", TARGET_CLIENTS, plan.seconds, pgbench)
+    results["dispatch_pgbench"] = control.as_json()
 
     sizes, plans = bench_repair.run(target.owner_url, target.owner_url, target.admin_url,
                                     list(plan.ledger_sizes), plan.repair_cycles, say)

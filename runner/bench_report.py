@@ -82,11 +82,18 @@ def table(results: dict[str, Any]) -> str:
     lines.append(f"duplicate storm ({storm['callers']} callers x {storm['rounds']} rounds): p50 "
                  f"{storm['storm_p50_ms']:.2f} ms, p99 {storm['storm_p99_ms']:.2f} ms; single call p50 "
                  f"{storm['single_p50_ms']:.2f} ms; items per round {sorted(set(storm['items_per_round']))}")
+    lines.append(f"  control, {storm['callers']} concurrent calls with a key and participant each: p50 "
+                 f"{storm['independent_p50_ms']:.2f} ms, p99 {storm['independent_p99_ms']:.2f} ms")
     lines += ["", f"{'batch':>5}  {'workers':>7}  {'items/s':>8}  {'items':>7}"]
     for run in results["dispatch"]:
         note = "  (pool ran out)" if run["exhausted"] else ""
         lines.append(f"{run['batch_size']:>5}  {run['workers']:>7}  {run['items_per_second']:>8.0f}  "
                      f"{run['items']:>7}{note}")
+    control = results["dispatch_pgbench"]
+    base = {run["clients"]: run["tps"] for run in results["baseline"]}.get(control["clients"])
+    ratio = f" ({control['tps'] / base:.2f}x the baseline)" if base else ""
+    lines.append(f"control: batch 1 from pgbench (a C client), {control['clients']} clients: "
+                 f"{control['tps']:.0f} items/s{ratio}")
     lines += ["", f"{'ledger rows':>11}  {'repair cycle ms (median)':>24}  {'min':>6}  {'max':>6}"]
     for size in results["repair"]:
         lines.append(f"{size['ledger_rows']:>11,}  {size['median_ms']:>24.2f}  {size['min_ms']:>6.2f}  "

@@ -1,4 +1,9 @@
-"""Duplicate storm: 64 callers released at once enqueue the same key, against one uncontended call."""
+"""Duplicate storm: 64 callers released at once enqueue the same key, against one uncontended call.
+
+A control runs the same 64 callers with a key and participant each: what 64 concurrent calls cost
+on this server with nothing shared, so the storm's own cost (the duplicates queueing on one key)
+can be told from the cost of 64 backends sharing the CPUs.
+"""
 
 from __future__ import annotations
 
@@ -25,6 +30,8 @@ class StormResult:
     single_p99_ms: float
     storm_p50_ms: float
     storm_p99_ms: float
+    independent_p50_ms: float  # the control: 64 concurrent calls, every one its own key and participant
+    independent_p99_ms: float
     items_per_round: list[int]  # distinct outbox_ids the callers of each round got back: 1 each
 
     def as_json(self) -> dict[str, object]:
@@ -46,6 +53,19 @@ def single_calls(url: str, count: int) -> list[float]:
 
 def run(url: str, callers: int = 64, rounds: int = 5, singles: int = 200) -> StormResult:
     single = single_calls(url, singles)
+    storm, items = released_calls(url, callers, rounds, shared_key=True)
+    independent, _ = released_calls(url, callers, rounds, shared_key=False)
+    return StormResult(callers=callers, rounds=rounds, single_calls=singles,
+                       single_p50_ms=percentile(single, 0.50), single_p99_ms=percentile(single, 0.99),
+                       storm_p50_ms=percentile(storm, 0.50), storm_p99_ms=percentile(storm, 0.99),
+                       independent_p50_ms=percentile(independent, 0.50),
+                       independent_p99_ms=percentile(independent, 0.99),
+                       items_per_round=[len(found) for found in items])
+
+
+def released_calls(url: str, callers: int, rounds: int, shared_key: bool) -> tuple[list[float], list[set[str]]]:
+    """`rounds` times, `callers` threads released by one barrier each make one call; their latencies and,
+    per round, the distinct outbox_ids they got back."""
     connections = [db.connect(url, application_name=f"outbox bench storm {n}", autocommit=True,
                               role="outbox_ingest") for n in range(callers)]
     barrier = threading.Barrier(callers)
@@ -57,11 +77,13 @@ def run(url: str, callers: int = 64, rounds: int = 5, singles: int = 200) -> Sto
 
     def caller(index: int) -> None:
         conn = connections[index]
+        participant = "participant-storm" if shared_key else f"participant-storm-{index}"
         try:
-            _call(conn, f"warm-{uuid.uuid4()}", "participant-storm-warm", "warm")  # connection and plan ready
-            for round_no, key in enumerate(keys):
+            _call(conn, f"warm-{uuid.uuid4()}", participant, "warm")  # connection, plan and allocator ready
+            for round_no, round_key in enumerate(keys):
+                key = round_key if shared_key else f"{round_key}-{index}"
                 barrier.wait()
-                took, outbox_id = _call(conn, key, "participant-storm", key)
+                took, outbox_id = _call(conn, key, participant, key)
                 latencies[index].append(took)
                 with lock:
                     items[round_no].add(outbox_id)
@@ -80,8 +102,4 @@ def run(url: str, callers: int = 64, rounds: int = 5, singles: int = 200) -> Sto
             conn.close()
     if errors:
         raise errors[0]
-    storm = [value for per_caller in latencies for value in per_caller]
-    return StormResult(callers=callers, rounds=rounds, single_calls=singles,
-                       single_p50_ms=percentile(single, 0.50), single_p99_ms=percentile(single, 0.99),
-                       storm_p50_ms=percentile(storm, 0.50), storm_p99_ms=percentile(storm, 0.99),
-                       items_per_round=[len(found) for found in items])
+    return [value for per_caller in latencies for value in per_caller], items

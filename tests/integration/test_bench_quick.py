@@ -47,9 +47,12 @@ def test_quick_bench_writes_every_measurement(server: Server, tmp_path: Path) ->
     storm = results["storm"]
     assert storm["callers"] == 64 and storm["items_per_round"] == [1] * storm["rounds"], storm
     assert 0 < storm["storm_p50_ms"] <= storm["storm_p99_ms"] and storm["single_p50_ms"] > 0, storm
+    assert 0 < storm["independent_p50_ms"] <= storm["independent_p99_ms"], storm
     assert {(run["batch_size"], run["workers"]) for run in results["dispatch"]} == {
         (batch, workers) for batch in (1, 10, 100) for workers in (1, 4, 8)}
     assert all(run["items"] > 0 and run["items_per_second"] > 0 for run in results["dispatch"]), results["dispatch"]
+    control = results["dispatch_pgbench"]
+    assert control["clients"] == 8 and control["tps"] > 0 and control["failed"] == 0, control
     assert [size["ledger_rows_target"] for size in results["repair"]] == [10_000, 100_000]
     for size in results["repair"]:
         assert size["ledger_rows"] >= size["ledger_rows_target"] and len(size["cycles_ms"]) == 3, size
