@@ -41,6 +41,15 @@ evidence: $(INSTALLED) ## guardrails + proofs -> reports/<UTC time>-<sha>/ (veri
 interleavings: $(INSTALLED) ## every interleaving spec, every permutation -> reports/interleavings/
 	$(BIN)/python -m pytest tests/interleavings $(PYTEST_ARGS)
 
+.PHONY: bench
+BENCH_INSTALLED := $(VENV)/.installed-bench
+$(BENCH_INSTALLED): $(INSTALLED)
+	$(BIN)/pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev,bench]'
+	touch $@
+
+bench: $(BENCH_INSTALLED) ## enqueue/dispatch/repair as ratios to a baseline INSERT -> reports/bench/ (ARGS=--quick)
+	$(BIN)/outbox bench $(ARGS)
+
 clean: ## remove the virtualenv and reports
 	rm -rf $(VENV) reports/*
 

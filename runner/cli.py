@@ -8,7 +8,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from runner import db, evidence, metrics, migrate, repair, threshold
+from runner import bench, db, evidence, metrics, migrate, repair, threshold
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -28,6 +28,12 @@ def main(argv: list[str] | None = None) -> int:
     verify_cmd.add_argument("bundle", type=Path)
 
     _add_repair_commands(commands)
+    bench_cmd = commands.add_parser(
+        "bench", help="measure enqueue, dispatch and repair against a baseline INSERT (DATABASE_URL optional)")
+    bench_cmd.add_argument("--quick", action="store_true", help="CI smoke: short runs, 10k/100k ledger only")
+    bench_cmd.add_argument("--seconds", type=int, default=None, help="length of each timed run (10; quick: 1)")
+    bench_cmd.add_argument("--output-dir", type=Path, default=None,
+                           help="where bench.json/.txt/.png and plans.txt go (default: reports/bench/<UTC time>-<sha>/)")
 
     args = parser.parse_args(argv)
     try:
@@ -40,6 +46,8 @@ def main(argv: list[str] | None = None) -> int:
             return _repair(args)
         if args.command == "metrics":
             return _metrics(args)
+        if args.command == "bench":
+            return bench.main(quick=args.quick, seconds=args.seconds, output_dir=args.output_dir)
     except (db.ConfigurationError, migrate.MigrationError, threshold.ThresholdError) as exc:
         print(f"outbox {args.command}: {exc}", file=sys.stderr)
         return 2

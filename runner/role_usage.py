@@ -28,6 +28,8 @@ CATALOG = re.compile(r"pg_[a-z_]+|to_reg[a-z]+|schema_migrations|has_[a-z]+_priv
 API = re.compile(r"(?<!['\"])payment_outbox\.(enqueue_payment_outbox|claim_outbox_batch|complete_outbox_attempt|"
                  r"repair_zombie_attempts|list_stuck_dispatching|check_invariants)\s*\(")
 SET_ROLE = re.compile(r"\bSET\s+(LOCAL\s+|SESSION\s+)?ROLE\b", re.IGNORECASE)
+# The same switch made at connection start, as libpq options (outbox bench hands it to pgbench).
+ROLE_OPTION = re.compile(r"-c\s*role=")
 CONNECTORS = {"connect", "connection", "role_connection"}
 
 
@@ -77,6 +79,8 @@ def _classify(node: ast.AST) -> tuple[str | None, str]:
         return "superuser_connection", "admin_url (superuser on the embedded cluster)"
     if isinstance(node, ast.Constant) and isinstance(node.value, str) and SET_ROLE.search(node.value):
         return "role_switch", f"SQL: {node.value.strip()[:80]}"
+    if isinstance(node, ast.Constant) and isinstance(node.value, str) and ROLE_OPTION.search(node.value):
+        return "role_switch", f"connection option: {node.value.strip()[:80]}"
     if not isinstance(node, ast.Call):
         return None, ""
     callee = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", "")

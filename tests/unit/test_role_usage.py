@@ -65,3 +65,11 @@ def test_scan_classifies_each_connection(tmp_path: Path) -> None:
     ]
     assert [o["object"].split(" ")[1] for o in role_usage.verdict(uses)] == [
         "test_as_owner", "test_unexplained", "fault_that_calls_the_api"]
+
+
+def test_role_set_in_connection_options_is_a_role_switch(tmp_path: Path) -> None:
+    planted = tmp_path / "bench_like.py"
+    planted.write_text('from psycopg.conninfo import make_conninfo\n\n\ndef ingest(url):\n'
+                       '    return make_conninfo(url, options="-c role=outbox_ingest")\n')
+    uses = role_usage.scan_file(planted, "runner/bench_like.py")
+    assert [(u.kind, u.detail) for u in uses] == [("role_switch", "connection option: -c role=outbox_ingest")]

@@ -1,0 +1,87 @@
+"""Dispatch throughput: worker threads claim a batch, then complete each item DISPATCHED."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+
+import psycopg
+
+from runner import db
+
+CLAIM = "SELECT outbox_id, attempt_no FROM payment_outbox.claim_outbox_batch(%s, %s)"
+COMPLETE = "SELECT attempt_no FROM payment_outbox.complete_outbox_attempt(%s, %s, 'DISPATCHED')"
+
+
+@dataclass(frozen=True)
+class DispatchRun:
+    workers: int
+    batch_size: int
+    seconds: float
+    items: int
+    pool: int
+    exhausted: bool  # the seeded items ran out before the time was up
+
+    @property
+    def items_per_second(self) -> float:
+        return self.items / self.seconds if self.seconds > 0 else 0.0
+
+    def as_json(self) -> dict[str, object]:
+        return {**self.__dict__, "items_per_second": self.items_per_second}
+
+
+def seed(owner_url: str, count: int) -> None:
+    """As owner: `count` due items of a new participant, after clearing the queue of the last run."""
+    with db.connection(owner_url, application_name="outbox bench seed", autocommit=True) as conn:
+        conn.execute("TRUNCATE payment_outbox.payment_outbox_pending, payment_outbox.payment_outbox_attempts, "
+                     "payment_outbox.participant_outbox_sequences")
+        conn.execute(db.named_sql("bench_seed_pending"),
+                     {"participant_id": f"bench-dispatch-{uuid.uuid4().hex[:8]}", "count": count})
+        conn.execute("ANALYZE payment_outbox.payment_outbox_pending")
+
+
+def run(url: str, workers: int, batch_size: int, seconds: float, pool: int) -> DispatchRun:
+    """`workers` threads, each on its own outbox_executor connection, for `seconds`."""
+    connections = [db.connect(url, application_name=f"outbox bench worker {n}", autocommit=True,
+                              role="outbox_executor") for n in range(workers)]
+    counts = [0] * workers
+    ran_dry = [False] * workers
+    errors: list[BaseException] = []
+    start = threading.Barrier(workers + 1)
+    deadline = [0.0]
+
+    def work(index: int) -> None:
+        conn = connections[index]
+        worker_id = f"bench-worker-{index}"
+        try:
+            start.wait()
+            while time.perf_counter() < deadline[0]:
+                claimed = conn.execute(CLAIM, (worker_id, batch_size), prepare=True).fetchall()
+                if not claimed:
+                    ran_dry[index] = True
+                    return
+                for outbox_id, attempt_no in claimed:
+                    conn.execute(COMPLETE, (outbox_id, attempt_no), prepare=True).fetchone()
+                    counts[index] += 1
+        except psycopg.Error as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(n,), name=f"bench-worker-{n}") for n in range(workers)]
+    try:
+        for thread in threads:
+            thread.start()
+        began = time.perf_counter()
+        deadline[0] = began + seconds
+        start.wait()
+        for thread in threads:
+            thread.join()
+        elapsed = time.perf_counter() - began
+    finally:
+        for conn in connections:
+            conn.close()
+    if errors:
+        raise errors[0]
+    return DispatchRun(workers=workers, batch_size=batch_size, seconds=elapsed, items=sum(counts), pool=pool,
+                       exhausted=any(ran_dry))

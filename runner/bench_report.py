@@ -1,0 +1,154 @@
+"""The bench's verdicts against its targets, and its table, JSON and chart."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+TARGET_CLIENTS = 8
+
+
+@dataclass(frozen=True)
+class Target:
+    name: str
+    rule: str
+    have: float | None
+    want: float
+    higher_is_better: bool
+
+    @property
+    def passed(self) -> bool:
+        if self.have is None:
+            return False
+        return self.have >= self.want if self.higher_is_better else self.have <= self.want
+
+    def as_json(self) -> dict[str, Any]:
+        return {"name": self.name, "rule": self.rule, "have": self.have, "want": self.want,
+                "verdict": "PASS" if self.passed else "MISS"}
+
+
+def _ratio(numerator: float | None, denominator: float | None) -> float | None:
+    if numerator is None or not denominator:
+        return None
+    return numerator / denominator
+
+
+def targets(results: dict[str, Any]) -> list[Target]:
+    """The issue's targets, each a ratio against a figure of the same run."""
+    baseline = {run["clients"]: run["tps"] for run in results["baseline"]}
+    enqueue = {run["clients"]: run["tps"] for run in results["enqueue"]}
+    base8 = baseline.get(TARGET_CLIENTS)
+    dispatch = {(run["batch_size"], run["workers"]): run["items_per_second"] for run in results["dispatch"]}
+    batch1 = max((rate for (batch, _), rate in dispatch.items() if batch == 1), default=None)
+    repair = {size["ledger_rows_target"]: size["median_ms"] for size in results["repair"]}
+    smallest, largest = (min(repair), max(repair)) if repair else (None, None)
+    storm = results["storm"]
+    found = [
+        Target("enqueue", f"enqueue tps / baseline tps at {TARGET_CLIENTS} clients >= 0.8",
+               _ratio(enqueue.get(TARGET_CLIENTS), base8), 0.8, True),
+        Target("dispatch_batch_1", f"dispatch batch 1 items/s (best worker count) / baseline tps at "
+               f"{TARGET_CLIENTS} clients >= 0.35", _ratio(batch1, base8), 0.35, True),
+    ]
+    for batch in sorted({batch for batch, _ in dispatch if batch > 1}):
+        rate = max(r for (b, _), r in dispatch.items() if b == batch)
+        found.append(Target(f"dispatch_batch_{batch}", f"dispatch batch {batch} items/s / dispatch batch 1 "
+                            "items/s > 1 (well above batch 1)", _ratio(rate, batch1), 1.0, True))
+    found.append(Target("repair_growth", f"repair cycle at {largest:,} / at {smallest:,} ledger rows <= 1.5"
+                        if repair else "repair cycle ratio", _ratio(repair.get(largest), repair.get(smallest)),
+                        1.5, False))
+    found.append(Target("duplicate_storm", "storm p99 / single-call p50 <= 10",
+                        _ratio(storm["storm_p99_ms"], storm["single_p50_ms"]), 10.0, False))
+    found.append(Target("no_ledger_scan", "hot-path plans that scan the whole ledger = 0",
+                        float(len(results["plans"]["ledger_scans"])) if results["plans"]["captured"] else None,
+                        0.0, False))
+    return found
+
+
+def table(results: dict[str, Any]) -> str:
+    lines = ["outbox bench: " + results["where"], ""]
+    lines.append(f"{'clients':>7}  {'baseline tps':>12}  {'enqueue tps':>11}  {'ratio':>5}  "
+                 f"{'enqueue p50 ms':>14}  {'p99 ms':>7}")
+    enqueue = {run["clients"]: run for run in results["enqueue"]}
+    for base in results["baseline"]:
+        enq = enqueue[base["clients"]]
+        lines.append(f"{base['clients']:>7}  {base['tps']:>12.0f}  {enq['tps']:>11.0f}  "
+                     f"{enq['tps'] / base['tps']:>5.2f}  {enq['latency_p50_ms']:>14.2f}  {enq['latency_p99_ms']:>7.2f}")
+    hot = results["hot_participant"]
+    lines += ["", f"hot participant ({hot['clients']} clients, one allocator row): {hot['tps']:.0f} tps, "
+              f"p50 {hot['latency_p50_ms']:.2f} ms, p99 {hot['latency_p99_ms']:.2f} ms"]
+    storm = results["storm"]
+    lines.append(f"duplicate storm ({storm['callers']} callers x {storm['rounds']} rounds): p50 "
+                 f"{storm['storm_p50_ms']:.2f} ms, p99 {storm['storm_p99_ms']:.2f} ms; single call p50 "
+                 f"{storm['single_p50_ms']:.2f} ms; items per round {sorted(set(storm['items_per_round']))}")
+    lines.append(f"  control, {storm['callers']} concurrent calls with a key and participant each: p50 "
+                 f"{storm['independent_p50_ms']:.2f} ms, p99 {storm['independent_p99_ms']:.2f} ms")
+    lines += ["", f"{'batch':>5}  {'workers':>7}  {'items/s':>8}  {'items':>7}"]
+    for run in results["dispatch"]:
+        note = "  (pool ran out)" if run["exhausted"] else ""
+        lines.append(f"{run['batch_size']:>5}  {run['workers']:>7}  {run['items_per_second']:>8.0f}  "
+                     f"{run['items']:>7}{note}")
+    control = results["dispatch_pgbench"]
+    base = {run["clients"]: run["tps"] for run in results["baseline"]}.get(control["clients"])
+    ratio = f" ({control['tps'] / base:.2f}x the baseline)" if base else ""
+    lines.append(f"control: batch 1 from pgbench (a C client), {control['clients']} clients: "
+                 f"{control['tps']:.0f} items/s{ratio}")
+    lines += ["", f"{'ledger rows':>11}  {'repair cycle ms (median)':>24}  {'min':>6}  {'max':>6}"]
+    for size in results["repair"]:
+        lines.append(f"{size['ledger_rows']:>11,}  {size['median_ms']:>24.2f}  {size['min_ms']:>6.2f}  "
+                     f"{size['max_ms']:>6.2f}")
+    plans = results["plans"]
+    lines += ["", "plans: " + (f"captured at {plans['ledger_rows']:,} ledger rows; ledger scans: "
+                               f"{', '.join(plans['ledger_scans']) or 'none'}" if plans["captured"]
+                               else f"not captured ({plans['reason']})")]
+    lines += ["", "targets (ratios against the same run):"]
+    for target in results["targets"]:
+        have = "n/a" if target["have"] is None else f"{target['have']:.2f}"
+        lines.append(f"  {target['verdict']:<4}  {target['name']:<18} {have:>6}  {target['rule']}")
+    return "\n".join(lines) + "\n"
+
+
+def write(results: dict[str, Any], directory: Path) -> dict[str, Path]:
+    """bench.json, bench.txt, plans.txt and, with matplotlib installed, bench.png."""
+    directory.mkdir(parents=True, exist_ok=True)
+    written = {"json": directory / "bench.json", "table": directory / "bench.txt", "plans": directory / "plans.txt"}
+    chart = chart_png(results, directory / "bench.png")
+    results["chart"] = chart.name if chart else None
+    if chart:
+        written["chart"] = chart
+    written["json"].write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
+    written["table"].write_text(table(results))
+    written["plans"].write_text("".join(f"==== {call}\n{plan}\n\n" for call, plan in results["plans"]["plans"].items())
+                                or f"not captured: {results['plans']['reason']}\n")
+    return written
+
+
+def chart_png(results: dict[str, Any], path: Path) -> Path | None:
+    """Throughput against clients, and repair time against ledger size; None without matplotlib."""
+    try:
+        import matplotlib
+    except ImportError:
+        return None
+    matplotlib.use("Agg")
+    from matplotlib import pyplot
+
+    figure, (left, right) = pyplot.subplots(1, 2, figsize=(11, 4.5))
+    for series, label in (("baseline", "baseline INSERT"), ("enqueue", "enqueue_payment_outbox")):
+        runs = results[series]
+        left.plot([r["clients"] for r in runs], [r["tps"] for r in runs], marker="o", label=label)
+    left.set(xlabel="clients", ylabel="transactions per second", title="Throughput against clients")
+    left.set_xticks([r["clients"] for r in results["baseline"]])
+    left.legend()
+    left.grid(alpha=0.3)
+    sizes = results["repair"]
+    right.plot([s["ledger_rows"] for s in sizes], [s["median_ms"] for s in sizes], marker="o", color="tab:red")
+    right.set(xscale="log", xlabel="ledger rows", ylabel="ms per repair cycle (100 zombies, median)",
+              title="Repair cycle against ledger size")
+    right.set_ylim(bottom=0)
+    right.grid(alpha=0.3)
+    figure.suptitle(f"outbox bench {results['started']} ({results['where']})", fontsize=9)
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    pyplot.close(figure)
+    return path
