@@ -48,8 +48,13 @@ def targets(results: dict[str, Any]) -> list[Target]:
     found = [
         Target("enqueue", f"enqueue tps / baseline tps at {TARGET_CLIENTS} clients >= 0.8",
                _ratio(enqueue.get(TARGET_CLIENTS), base8), 0.8, True),
-        Target("dispatch_batch_1", f"dispatch batch 1 items/s (best worker count) / baseline tps at "
-               f"{TARGET_CLIENTS} clients >= 0.35", _ratio(batch1, base8), 0.35, True),
+        # Like with like: the baseline is a pgbench client, so is this figure. The Python workers'
+        # figure is judged too; on 2 cores their own process takes a share of the CPU.
+        Target("dispatch_batch_1", f"dispatch batch 1 items/s from pgbench, as the baseline / baseline tps "
+               f"at {TARGET_CLIENTS} clients >= 0.35",
+               _ratio(results["dispatch_pgbench"]["tps"], base8), 0.35, True),
+        Target("dispatch_batch_1_python", f"dispatch batch 1 items/s from Python worker threads (best worker "
+               f"count) / baseline tps at {TARGET_CLIENTS} clients >= 0.35", _ratio(batch1, base8), 0.35, True),
     ]
     for batch in sorted({batch for batch, _ in dispatch if batch > 1}):
         rate = max(r for (b, _), r in dispatch.items() if b == batch)
