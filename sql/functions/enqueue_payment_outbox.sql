@@ -13,10 +13,10 @@ SECURITY DEFINER
 SET search_path = pg_catalog, payment_outbox, pg_temp
 AS $$
 #variable_conflict use_column
--- Every SQL statement costs an executor start-up, so a call runs one: it looks the key up,
--- and only when the key is new registers it, takes the participant's next sequence id and
--- inserts the item. The other paths (allocator busy, conflicts, bad input) are rare and may
--- cost more.
+-- Every SQL statement costs an executor start-up, so a new key costs one statement: it
+-- registers the key, takes the participant's next sequence id and inserts the item. A repeat
+-- costs a second one, the lookup of the key's item; the other paths (allocator busy, new
+-- participant, bad input) are rare and may cost more.
 DECLARE
     v_payload_sha256 bytea;
     v_hint text;
@@ -48,19 +48,14 @@ BEGIN
         v_allocator_ctid := split_part(v_hint, ' ', 1)::tid;
     END IF;
 
-    WITH existing AS (
-        SELECT * FROM payment_outbox._find_outbox_item(p_instruction_id, p_idempotency_key)
-    ),
-
-    -- A repeated call stops at `existing` and takes no lock. A new key is registered first:
-    -- concurrent creators of one key meet at the register's unique key, and the losers wait
-    -- for the winner there and insert nothing, without touching the allocator.
-    registered AS (
+    -- Creators of one key meet at the register's unique key: a key already registered inserts
+    -- nothing and takes no lock (the caller of a repeat, or a concurrent creator once the first
+    -- has committed, is answered below); a concurrent creator waits here for the first.
+    WITH registered AS (
         INSERT INTO payment_outbox.payment_outbox_idempotency_keys AS k (
             instruction_id, idempotency_key, outbox_id
         )
-        SELECT p_instruction_id, p_idempotency_key, gen_random_uuid()
-        WHERE NOT EXISTS (SELECT FROM existing)
+        VALUES (p_instruction_id, p_idempotency_key, gen_random_uuid())
         ON CONFLICT ON CONSTRAINT payment_outbox_idempotency_keys_pkey DO NOTHING
         RETURNING k.outbox_id
     ),
@@ -95,19 +90,13 @@ BEGIN
     )
 
     SELECT
-        e.outbox_id IS NOT NULL AS found,
         r.outbox_id AS registered_outbox_id,
         a.allocator_ctid,
-        coalesce(e.outbox_id, i.outbox_id) AS outbox_id,
-        coalesce(e.sequence_id, i.sequence_id) AS sequence_id,
-        coalesce(e.created_at, i.created_at) AS created_at,
-        coalesce(e.state, 'PENDING') AS state,
-        e.participant_id,
-        e.rail_type,
-        e.payload_sha256
+        i.outbox_id,
+        i.sequence_id,
+        i.created_at
     INTO v_call
     FROM (VALUES (1)) AS one (n)
-    LEFT JOIN existing AS e ON TRUE
     LEFT JOIN registered AS r ON TRUE
     LEFT JOIN allocated AS a ON TRUE
     LEFT JOIN inserted AS i ON TRUE;
@@ -139,23 +128,19 @@ BEGIN
         outbox_id := v_call.outbox_id;
         sequence_id := v_call.sequence_id;
         created_at := v_call.created_at;
-        state := v_call.state;
+        state := 'PENDING';
         RETURN NEXT;
         RETURN;
     END IF;
 
-    IF v_call.found THEN
-        v_item := v_call;
-    ELSE
-        -- The register held the key, committed by a transaction our lookup did not see: a
-        -- concurrent creator we waited for, or one whose item has since left pending.
-        SELECT * INTO v_item FROM payment_outbox._find_outbox_item(p_instruction_id, p_idempotency_key);
-        IF NOT FOUND THEN
-            RAISE EXCEPTION 'idempotency key % of instruction % is registered, but its item is neither pending nor terminal',
-                p_idempotency_key, p_instruction_id
-                USING ERRCODE = 'XX000',
-                      HINT = 'check_invariants() names the item; the key cannot be reused for a new one.';
-        END IF;
+    -- The key was registered, by an earlier call or by a concurrent one we waited for; a new
+    -- statement sees its item, whether pending or terminal by now.
+    SELECT * INTO v_item FROM payment_outbox._find_outbox_item(p_instruction_id, p_idempotency_key);
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'idempotency key % of instruction % is registered, but its item is neither pending nor terminal',
+            p_idempotency_key, p_instruction_id
+            USING ERRCODE = 'XX000',
+                  HINT = 'check_invariants() names the item; the key cannot be reused for a new one.';
     END IF;
 
     PERFORM payment_outbox._require_same_item(
