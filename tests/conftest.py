@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -66,11 +67,19 @@ def server() -> Iterator[Server]:
         embedded = cluster_mod.EmbeddedCluster.attach(Path(attached))
         yield Server(url=embedded.database_url, cluster=embedded)
         return
+    with _own_embedded_cluster("no database: DATABASE_URL is unset and the embedded cluster cannot start") as own:
+        yield own
+
+
+@contextmanager
+def _own_embedded_cluster(skip_reason: str) -> Iterator[Server]:
+    """A throwaway embedded cluster for the length of the block; the test skips (a failure under
+    CI) with `skip_reason` when it cannot start."""
     try:
         embedded = cluster_mod.EmbeddedCluster()
         embedded.__enter__()
     except cluster_mod.ClusterError as exc:
-        pytest.skip(f"no database: DATABASE_URL is unset and the embedded cluster cannot start: {exc}")
+        pytest.skip(f"{skip_reason}: {exc}")
     try:
         yield Server(url=embedded.database_url, cluster=embedded)
     finally:
@@ -147,12 +156,5 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 def crashable_server() -> Iterator[Server]:
     """An embedded cluster of the fault proofs' own, which they crash, restart and reconfigure
     (ALTER SYSTEM): never the shared one, and started even when DATABASE_URL is set."""
-    try:
-        embedded = cluster_mod.EmbeddedCluster()
-        embedded.__enter__()
-    except cluster_mod.ClusterError as exc:
-        pytest.skip(f"the crash proofs need PostgreSQL's server binaries for a cluster of their own: {exc}")
-    try:
-        yield Server(url=embedded.database_url, cluster=embedded)
-    finally:
-        embedded.__exit__(None, None, None)
+    with _own_embedded_cluster("the crash proofs need PostgreSQL's server binaries for a cluster of their own") as own:
+        yield own
