@@ -158,3 +158,13 @@ def crashable_server() -> Iterator[Server]:
     (ALTER SYSTEM): never the shared one, and started even when DATABASE_URL is set."""
     with _own_embedded_cluster("the crash proofs need PostgreSQL's server binaries for a cluster of their own") as own:
         yield own
+
+
+@pytest.fixture
+def crash_database(crashable_server: Server) -> Iterator[Database]:
+    """A migrated scratch database on the fault proofs' own cluster, dropped afterwards."""
+    created = create_migrated_database(crashable_server, prefix="outbox_faults")
+    try:
+        yield created
+    finally:
+        drop_database(crashable_server, created.name)

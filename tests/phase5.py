@@ -107,6 +107,16 @@ def claim(conn: psycopg.Connection, worker_id: str, batch_size: int) -> list[Cla
     return [Claimed(*row) for row in rows]
 
 
+def enqueue_and_claim(url: str, call: Instruction, worker_id: str, name: str) -> Claimed:
+    """Seeds one item through the API (as outbox_ingest) and claims it (as outbox_executor)."""
+    with role_connection(url, "outbox_ingest", name=f"{name}/seed") as conn:
+        enqueued = enqueue(conn, call)
+    with role_connection(url, "outbox_executor", name=f"{name}/claim") as conn:
+        (claimed,) = claim(conn, worker_id, 10)
+    assert claimed.outbox_id == str(enqueued.outbox_id), f"claimed {claimed.outbox_id}, want {enqueued.outbox_id}"
+    return claimed
+
+
 def complete(conn: psycopg.Connection, outbox_id: str, attempt_no: int, state: str) -> tuple[int, str]:
     """complete_outbox_attempt on a connection acting as outbox_executor: (attempt_no, state)."""
     row = conn.execute(

@@ -86,13 +86,12 @@ BEGIN
             r.outbox_id, p_instruction_id, p_participant_id, a.sequence_id, p_idempotency_key,
             p_rail_type, p_payload, v_payload_sha256
         FROM registered AS r, allocated AS a
-        RETURNING p.outbox_id, p.sequence_id, p.created_at
+        RETURNING p.sequence_id, p.created_at
     )
 
     SELECT
         r.outbox_id AS registered_outbox_id,
         a.allocator_ctid,
-        i.outbox_id,
         i.sequence_id,
         i.created_at
     INTO v_call
@@ -118,14 +117,14 @@ BEGIN
             v_call.registered_outbox_id, p_instruction_id, p_participant_id, v_call.sequence_id,
             p_idempotency_key, p_rail_type, p_payload, v_payload_sha256
         )
-        RETURNING p.outbox_id, p.created_at INTO v_call.outbox_id, v_call.created_at;
+        RETURNING p.created_at INTO v_call.created_at;
     END IF;
 
     IF v_call.registered_outbox_id IS NOT NULL THEN
         v_hint := set_config(
             'payment_outbox.allocator_hint', v_call.allocator_ctid::text || ' ' || p_participant_id, true
         );
-        outbox_id := v_call.outbox_id;
+        outbox_id := v_call.registered_outbox_id;
         sequence_id := v_call.sequence_id;
         created_at := v_call.created_at;
         state := 'PENDING';

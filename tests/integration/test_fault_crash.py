@@ -14,14 +14,13 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Iterator
 
 import pytest
 
 from runner import history as history_mod
 from runner.worker import Worker
 from tests import api
-from tests.conftest import Database, Server, create_migrated_database, drop_database
+from tests.conftest import Database, Server
 from tests.fakerail import FakeRail
 from tests.load import Load, enqueue_recorded, rail_policy, work_recorded
 from tests.support import REPORTS, ProofRecord, role_connection
@@ -30,15 +29,6 @@ pytestmark = pytest.mark.proof
 
 CRASH_AFTER = {"enqueue_ok": 150, "terminal": 40, "repaired": 3}
 DRAIN_SECONDS = 60
-
-
-@pytest.fixture
-def crash_database(crashable_server: Server) -> Iterator[Database]:
-    created = create_migrated_database(crashable_server, prefix="outbox_crash")
-    try:
-        yield created
-    finally:
-        drop_database(crashable_server, created.name)
 
 
 def terminal_per_item(url: str) -> Counter[str]:

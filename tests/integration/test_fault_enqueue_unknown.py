@@ -9,14 +9,14 @@ key gives exactly one item either way, with no sequence gap.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import psycopg
 import pytest
 
 from tests import api
-from tests.conftest import Database, Server, create_migrated_database, drop_database
+from tests.conftest import Database, Server
 from tests.faults import (ABSENT_STANDBY, commits_wait_for_a_standby, terminate_backend, wait_for_backend,
                           wait_for_setting)
 from tests.support import ProofRecord, role_connection
@@ -42,15 +42,6 @@ class InThread:
     def join(self) -> None:
         self._thread.join(timeout=60)
         assert not self._thread.is_alive(), "the call did not return within 60 s"
-
-
-@pytest.fixture
-def crash_database(crashable_server: Server) -> Iterator[Database]:
-    created = create_migrated_database(crashable_server, prefix="outbox_faults")
-    try:
-        yield created
-    finally:
-        drop_database(crashable_server, created.name)
 
 
 def check_retry_gives_one_item(url: str, proof: ProofRecord, killed_at: Any, *, committed: bool,

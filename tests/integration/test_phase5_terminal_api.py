@@ -17,9 +17,9 @@ import time
 import pytest
 
 from tests.conftest import Database
-from tests.phase5 import Instruction, check_invariants_empty, claim, complete, enqueue, ledger, queue_depth, storm_size
+from tests.phase5 import Instruction, check_invariants_empty, complete, enqueue_and_claim, ledger, queue_depth, storm_size
 from tests.sessions import open_sessions, run_together, session_names, sqlstates, timings
-from tests.support import ProofRecord, role_connection
+from tests.support import ProofRecord
 
 pytestmark = pytest.mark.proof
 
@@ -29,10 +29,8 @@ ITEM = Instruction("instr-complete-1", "bank-complete", "complete-key-1", "sepa"
 def test_one_completion_per_claimed_attempt(clean_database: Database, proof: ProofRecord) -> None:
     url = clean_database.url
     size = storm_size()
-    with role_connection(url, "outbox_ingest", name="phase5/terminal-api/seed") as conn:
-        outbox_id = enqueue(conn, ITEM).outbox_id
-    with role_connection(url, "outbox_executor", name="phase5/terminal-api/claim") as conn:
-        (claimed,) = claim(conn, "api-worker", 10)
+    claimed = enqueue_and_claim(url, ITEM, "api-worker", "phase5/terminal-api")
+    outbox_id = claimed.outbox_id
 
     names = session_names("terminal-api", size)
     asked = {name: ("DISPATCHED", "FAILED")[n % 2] for n, name in enumerate(names)}

@@ -27,7 +27,7 @@ import pytest
 
 from tests.conftest import Database
 from tests.lock_waits import wait_until_blocked
-from tests.phase5 import Instruction, check_invariants_empty, claim, complete, enqueue, ledger, queue_depth, storm_size
+from tests.phase5 import Instruction, check_invariants_empty, complete, enqueue_and_claim, ledger, queue_depth, storm_size
 from tests.sessions import Session, Together, session_names, sqlstates, timings
 from tests.support import ProofRecord, role_connection
 
@@ -52,10 +52,8 @@ WHERE a.outbox_id = %s AND a.attempt_no = 1
 def test_one_terminal_attempt_per_item_at_the_index(clean_database: Database, proof: ProofRecord) -> None:
     url = clean_database.url
     size = storm_size()
-    with role_connection(url, "outbox_ingest", name="phase5/terminal-index/seed") as conn:
-        outbox_id = enqueue(conn, ITEM).outbox_id
-    with role_connection(url, "outbox_executor", name="phase5/terminal-index/claim") as conn:
-        (claimed,) = claim(conn, "index-worker", 10)
+    claimed = enqueue_and_claim(url, ITEM, "index-worker", "phase5/terminal-index")
+    outbox_id = claimed.outbox_id
 
     names = session_names("terminal-index/w", size)
     attempt_of = {name: 3 + n for n, name in enumerate(names)}

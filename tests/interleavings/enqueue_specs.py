@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from runner.interleave import Invariant, PermutationResult, Probe, Session, Spec, Step
+from runner.interleave import Invariant, Outcome, PermutationResult, Probe, Session, Spec, Step
 from tests.interleavings.seeds import enqueue_sql
 
 QUEUE_DEPTH = "SELECT queue_depth FROM payment_outbox.payment_outbox_queue_metrics"
@@ -22,14 +22,22 @@ def _end_step(result: PermutationResult, session: str) -> str:
     return next(step for step in result.steps if step.startswith(f"{session}_") and not step.endswith("_enqueue"))
 
 
+def _enqueue_outcomes(result: PermutationResult,
+                      ends: dict[str, str]) -> tuple[dict[str, Outcome | None], Invariant]:
+    """Each session's enqueue outcome, and the invariant that every one returned an item."""
+    outcomes = {s: result.outcome(f"{s}_enqueue") for s in ends}
+    errors = {s: (o.sqlstate, o.message) if o is not None else ("no outcome", None)
+              for s, o in outcomes.items() if o is None or not o.ok}
+    return outcomes, Invariant("every enqueue returned an item", want={}, have=errors)
+
+
 def _check_same_key(sessions: tuple[Session, ...]):  # noqa: ANN202 - a Spec.check
     ends = _ends(sessions)
 
     def check(result: PermutationResult, probe: Probe) -> list[Invariant]:
-        outcomes = {s: result.outcome(f"{s}_enqueue") for s in ends}
-        errors = {s: (o.sqlstate, o.message) for s, o in outcomes.items() if o is None or not o.ok}
-        checks = [Invariant("every enqueue returned an item", want={}, have=errors)]
-        if errors:
+        outcomes, returned = _enqueue_outcomes(result, ends)
+        checks = [returned]
+        if not returned.passed:
             return checks
         items = {s: o.rows[0] for s, o in outcomes.items()}  # (outbox_id, sequence_id, state)
         committed = [s for s in ends if ends[s] == "COMMIT"]
@@ -61,10 +69,9 @@ def _check_participant(sessions: tuple[Session, ...]):  # noqa: ANN202 - a Spec.
     ends = _ends(sessions)
 
     def check(result: PermutationResult, probe: Probe) -> list[Invariant]:
-        outcomes = {s: result.outcome(f"{s}_enqueue") for s in ends}
-        errors = {s: (o.sqlstate, o.message) for s, o in outcomes.items() if o is None or not o.ok}
-        checks = [Invariant("every enqueue returned an item", want={}, have=errors)]
-        if errors:
+        outcomes, returned = _enqueue_outcomes(result, ends)
+        checks = [returned]
+        if not returned.passed:
             return checks
         committed = [step.split("_")[0] for step in result.completion_order()
                      if step.endswith("_commit")]
