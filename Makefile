@@ -56,5 +56,5 @@ clean: ## remove the virtualenv and reports
 concurrency: $(INSTALLED) ## the Phase 5 concurrency proofs, REPEAT times in a row (make concurrency REPEAT=20)
 	@for n in $$(seq 1 $(REPEAT)); do \
 		echo "concurrency run $$n/$(REPEAT)"; \
-		$(BIN)/python -m pytest -q tests/integration/test_phase5_*.py $(PYTEST_ARGS) || exit 1; \
+		$(BIN)/python -m pytest -q tests/*/test_phase5_*.py $(PYTEST_ARGS) || exit 1; \
 	done

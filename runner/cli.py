@@ -8,7 +8,9 @@ import shlex
 import sys
 from pathlib import Path
 
-from runner import bench, db, evidence, metrics, migrate, repair, threshold
+from runner import db, metrics, migrate, repair, threshold
+from runner.bench import run as bench
+from runner.evidence import bundle as evidence
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -21,7 +23,7 @@ def main(argv: list[str] | None = None) -> int:
     evidence_cmd = commands.add_parser(
         "evidence", help="run the guardrails and the proofs; write reports/<UTC time>-<sha>/ (DATABASE_URL optional)")
     evidence_cmd.add_argument("--pytest-args", default=None,
-                              help='replace the test selection, e.g. --pytest-args="tests/proofs -k sql_proof"')
+                              help='replace the test selection, e.g. --pytest-args="tests/sql -k sql_proof"')
     evidence_cmd.add_argument("--reports-dir", type=Path, default=None, help="where the bundle goes (default: reports/)")
     evidence_sub = evidence_cmd.add_subparsers(dest="evidence_command")
     verify_cmd = evidence_sub.add_parser("verify", help="check a bundle against its MANIFEST.sha256")

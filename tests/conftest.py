@@ -22,7 +22,7 @@ from psycopg import sql
 
 from runner import cluster as cluster_mod
 from runner import migrate
-from tests.support import RUNTIME_ROLES, ProofRecord, database_url_for
+from tests.helpers.support import RUNTIME_ROLES, ProofRecord, database_url_for
 
 PACKAGE_TABLES = (
     "payment_outbox.payment_outbox_pending",

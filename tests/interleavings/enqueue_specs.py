@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from runner.interleave import Invariant, Outcome, PermutationResult, Probe, Session, Spec, Step
+from runner.harness.interleave import Invariant, Outcome, PermutationResult, Probe, Session, Spec, Step
 from tests.interleavings.seeds import enqueue_sql
 
 QUEUE_DEPTH = "SELECT queue_depth FROM payment_outbox.payment_outbox_queue_metrics"

@@ -8,9 +8,9 @@ import json
 
 import pytest
 
-from runner import interleave
+from runner.harness import interleave
 from tests.conftest import Database
-from tests.support import ProofRecord
+from tests.helpers.support import ProofRecord
 
 pytestmark = pytest.mark.proof
 

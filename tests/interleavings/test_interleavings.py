@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from runner import interleave
+from runner.harness import interleave
 from tests.conftest import Database
 from tests.interleavings import dispatch_specs, enqueue_specs
-from tests.support import REPORTS, ProofRecord
+from tests.helpers.support import REPORTS, ProofRecord
 
 pytestmark = pytest.mark.proof
 

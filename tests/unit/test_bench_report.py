@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from runner.bench_report import table, targets
+from runner.bench.report import table, targets
 
 
 def _results(enqueue_tps: float, repair_large_ms: float, ledger_scans: list[str]) -> dict[str, Any]:

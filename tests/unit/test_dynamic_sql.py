@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from runner import dynamic_sql, manifest
+from runner.evidence import dynamic_sql, manifest
 
 BODY = """
 BEGIN

@@ -5,7 +5,7 @@ from __future__ import annotations
 import psycopg
 import pytest
 
-from runner.history import History, TerminalAttempt, check
+from runner.harness.history import History, TerminalAttempt, check
 
 
 class ConnectionLost(psycopg.OperationalError):

@@ -7,7 +7,7 @@ from math import factorial
 
 import pytest
 
-from runner.interleave import (Event, Invariant, Outcome, PermutationResult, Runner, Session, Spec, Step,
+from runner.harness.interleave import (Event, Invariant, Outcome, PermutationResult, Runner, Session, Spec, Step,
                                interleavings)
 
 

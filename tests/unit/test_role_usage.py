@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from runner import role_usage
+from runner.evidence import role_usage
 
 PLANTED = '''
 import psycopg
 import pytest
-from tests.support import role_connection
+from tests.helpers.support import role_connection
 
 
 @pytest.fixture

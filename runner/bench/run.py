@@ -1,0 +1,204 @@
+"""outbox bench: what the outbox costs per payment on this server, as ratios against a baseline
+measured on the same server in the same run (these machines are noisy, absolute figures drift).
+
+Runs on the embedded cluster (fsync on) when DATABASE_URL is unset, else on that server, in a
+scratch database of its own that it drops at the end. pgbench connects as the owner login with
+`options=-c role=outbox_ingest`, so every call runs as the runtime role, as a worker's would.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from psycopg import sql
+from psycopg.conninfo import make_conninfo
+
+from runner import cluster, db, environment
+from runner.bench import dispatch as bench_dispatch, pgbench as bench_pgbench, repair as bench_repair, report as bench_report, storm as bench_storm
+from runner import migrate as migrate_mod
+
+TARGET_CLIENTS = bench_report.TARGET_CLIENTS
+RUNTIME_ROLES = ("outbox_ingest", "outbox_executor", "outbox_repair", "outbox_readonly", "outbox_auditor")
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How much of everything to run: the full bench or the CI smoke (--quick)."""
+
+    seconds: int
+    clients: tuple[int, ...] = (1, 4, 8, 16)
+    hot_clients: int = 8
+    storm_callers: int = 64
+    storm_rounds: int = 5
+    single_calls: int = 200
+    dispatch_batches: tuple[int, ...] = (1, 10, 100)
+    dispatch_workers: tuple[int, ...] = (1, 4, 8)
+    ledger_sizes: tuple[int, ...] = (10_000, 100_000, 1_000_000)
+    repair_cycles: int = 15
+
+    @classmethod
+    def full(cls, seconds: int | None) -> Plan:
+        return cls(seconds=seconds or 10)
+
+    @classmethod
+    def quick(cls, seconds: int | None) -> Plan:
+        return cls(seconds=seconds or 1, storm_rounds=2, single_calls=50, ledger_sizes=(10_000, 100_000),
+                   repair_cycles=3)
+
+
+@dataclass(frozen=True)
+class Target:
+    where: str
+    owner_url: str  # the scratch database, as the login that owns the package
+    admin_url: str | None  # a superuser in that database, for auto_explain; None when we have none
+    settings: dict[str, str]
+
+
+class Progress:
+    def __init__(self) -> None:
+        self.began = time.monotonic()
+
+    def __call__(self, line: str) -> None:
+        print(f"[bench {time.monotonic() - self.began:5.0f}s] {line}", file=sys.stderr, flush=True)
+
+
+def run(quick: bool = False, seconds: int | None = None, output_dir: Path | None = None,
+        say: Callable[[str], None] | None = None) -> tuple[dict[str, Any], dict[str, Path]]:
+    say = say or Progress()
+    plan = Plan.quick(seconds) if quick else Plan.full(seconds)
+    started = datetime.now(UTC)
+    git = environment.git_state()
+    directory = output_dir or environment.REPO / "reports" / "bench" / f"{started:%Y%m%dT%H%M%SZ}-{git['short']}"
+    results: dict[str, Any] = {"started": started.isoformat(timespec="seconds"), "mode": "quick" if quick else "full",
+                               "plan": plan.__dict__, "git": {"commit": git["commit"], "dirty": git["dirty"]},
+                               "host": {**environment.host(), "cpus": os.cpu_count(),
+                                        "load_average_start": list(os.getloadavg())}}
+    with target_database(say) as target:
+        results["where"] = target.where
+        results["server"] = target.settings
+        measure(target, plan, results, say)
+    results["host"]["load_average_end"] = list(os.getloadavg())
+    results["finished"] = datetime.now(UTC).isoformat(timespec="seconds")
+    results["targets"] = [t.as_json() for t in bench_report.targets(results)]
+    written = bench_report.write(results, directory)
+    return results, written
+
+
+def measure(target: Target, plan: Plan, results: dict[str, Any], say: Callable[[str], None]) -> None:
+    ingest = make_conninfo(target.owner_url, options="-c role=outbox_ingest")
+    pgbench = bench_pgbench.find_pgbench()
+    results["baseline"], results["enqueue"] = [], []
+    for clients in plan.clients:  # interleaved, so noise from other jobs hits both alike
+        for series, script in (("baseline", "baseline_insert.pgbench"), ("enqueue", "enqueue_spread.pgbench")):
+            _truncate(target.owner_url)
+            say(f"{series}: {clients} clients for {plan.seconds} s")
+            outcome = bench_pgbench.run(ingest, script, clients, plan.seconds, pgbench)
+            say(f"{series}: {clients} clients: {outcome.tps:.0f} tps")
+            results[series].append(outcome.as_json())
+
+    _truncate(target.owner_url)
+    say(f"hot participant: {plan.hot_clients} clients for {plan.seconds} s")
+    hot = bench_pgbench.run(ingest, "enqueue_hot.pgbench", plan.hot_clients, plan.seconds, pgbench)
+    results["hot_participant"] = hot.as_json()
+
+    _truncate(target.owner_url)
+    say(f"duplicate storm: {plan.storm_callers} callers x {plan.storm_rounds} rounds")
+    results["storm"] = bench_storm.run(target.owner_url, plan.storm_callers, plan.storm_rounds,
+                                       plan.single_calls).as_json()
+
+    results["dispatch"] = []
+    best = 2000.0  # items/s guess before the first run; sizes the pool of due items
+    for batch in plan.dispatch_batches:
+        for workers in plan.dispatch_workers:
+            pool = max(2000, int(2 * best * plan.seconds))
+            say(f"dispatch: batch {batch}, {workers} workers for {plan.seconds} s (seeding {pool:,} items)")
+            bench_dispatch.seed(target.owner_url, pool)
+            outcome = bench_dispatch.run(target.owner_url, workers, batch, plan.seconds, pool)
+            best = max(best, outcome.items_per_second)
+            say(f"dispatch: batch {batch}, {workers} workers: {outcome.items_per_second:.0f} items/s")
+            results["dispatch"].append(outcome.as_json())
+
+    # The same batch-1 loop from pgbench, a C client: tells the cost of the Python workers from the server's.
+    pool = max(2000, int(2 * best * plan.seconds))
+    say(f"dispatch: batch 1 from pgbench, {TARGET_CLIENTS} clients for {plan.seconds} s (seeding {pool:,} items)")
+    bench_dispatch.seed(target.owner_url, pool)
+    executor = make_conninfo(target.owner_url, options="-c role=outbox_executor")
+    control = bench_pgbench.run(executor, "dispatch_batch_1.pgbench", TARGET_CLIENTS, plan.seconds, pgbench)
+    results["dispatch_pgbench"] = control.as_json()
+
+    sizes, plans = bench_repair.run(target.owner_url, target.owner_url, target.admin_url,
+                                    list(plan.ledger_sizes), plan.repair_cycles, say)
+    results["repair"] = [{**size.as_json(), "ledger_rows_target": wanted}
+                         for size, wanted in zip(sizes, plan.ledger_sizes, strict=True)]
+    results["plans"] = plans.as_json()
+
+
+def _truncate(owner_url: str) -> None:
+    """As owner, between runs: each run starts from empty tables."""
+    with db.connection(owner_url, application_name="outbox bench seed", autocommit=True) as conn:
+        conn.execute("TRUNCATE outbox_bench.baseline_insert, payment_outbox.payment_outbox_pending, "
+                     "payment_outbox.payment_outbox_attempts, payment_outbox.participant_outbox_sequences")
+
+
+@contextmanager
+def target_database(say: Callable[[str], None]) -> Iterator[Target]:
+    """A migrated scratch database on DATABASE_URL's server or on a throwaway cluster."""
+    url = os.environ.get("DATABASE_URL")
+    if url:
+        with _scratch(url, None, say, "DATABASE_URL") as target:
+            yield target
+        return
+    say("starting an embedded PostgreSQL cluster (fsync on)")
+    with cluster.EmbeddedCluster() as embedded, _scratch(embedded.database_url, embedded, say, "embedded") as target:
+        yield target
+
+
+@contextmanager
+def _scratch(server_url: str, embedded: cluster.EmbeddedCluster | None, say: Callable[[str], None],
+             where: str) -> Iterator[Target]:
+    name = f"outbox_bench_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    with db.connection(server_url, application_name="outbox bench", autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    try:
+        owner_url = make_conninfo(server_url, dbname=name)
+        say(f"migrating scratch database {name}")
+        migrate_mod.migrate(owner_url, say=lambda line: None)
+        with db.connection(owner_url, application_name="outbox bench setup", autocommit=True) as conn:
+            # pgbench and the worker threads act as the runtime roles through SET ROLE / -c role=.
+            for role in RUNTIME_ROLES:
+                conn.execute(sql.SQL("GRANT {} TO CURRENT_USER").format(sql.Identifier(role)))
+            conn.execute(db.named_sql("bench_baseline_table"))
+            superuser = conn.execute("SELECT rolsuper FROM pg_roles WHERE rolname = current_user").fetchone()
+        settings = environment.server_settings(owner_url)
+        admin_url = (embedded.url(user=cluster.SUPERUSER, database=name) if embedded
+                     else owner_url if superuser and superuser[0] else None)
+        described = (f"{where} PostgreSQL {settings.get('server_version_num')}, fsync {settings.get('fsync')}, "
+                     f"synchronous_commit {settings.get('synchronous_commit')}, {os.cpu_count()} CPUs")
+        yield Target(where=described, owner_url=owner_url, admin_url=admin_url, settings=settings)
+    finally:
+        with db.connection(server_url, application_name="outbox bench", autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+def main(quick: bool, seconds: int | None, output_dir: Path | None) -> int:
+    """Exit 0 when every measurement was taken, whatever the verdicts (a MISS is a finding, not a crash)."""
+    try:
+        results, written = run(quick=quick, seconds=seconds, output_dir=output_dir)
+    except (bench_pgbench.PgbenchError, bench_repair.BenchError, cluster.ClusterError) as exc:
+        print(f"outbox bench: {exc}", file=sys.stderr)
+        return 1
+    print(bench_report.table(results), end="")
+    for kind, path in written.items():
+        print(f"{kind}: {path}")
+    if "chart" not in written:
+        print("chart: not written (matplotlib missing: pip install -c constraints.txt -e '.[bench]')")
+    return 0

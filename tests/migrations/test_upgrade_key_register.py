@@ -1,0 +1,96 @@
+"""Upgrading a database that holds items to the key register (tables/0006) keeps every key's item.
+
+A database built with tables 0001-0005 is given a live item and a terminal one, then migrated to
+the current package: both keys are registered to their items, a repeated call answers with the
+item, and the catalog equals that of a fresh install.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import psycopg
+import pytest
+from psycopg.types.json import Jsonb
+
+from runner import db, migrate
+from tests.conftest import Database
+from tests.migrations.test_migrate import empty_database  # noqa: F401  (fixture)
+from tests.helpers.support import ProofRecord, role_connection
+
+pytestmark = pytest.mark.proof
+
+PAYLOAD = {"amount": "12.00", "currency": "EUR"}
+
+
+def _release_before_register(tmp_path: Path) -> Path:
+    """The package as it was released before the key register: tables 0001-0005 and the roles."""
+    root = tmp_path / "sql-0005"
+    shutil.copytree(db.PACKAGE_SQL_DIR, root)
+    for path in sorted((root / "tables").glob("*.sql")):
+        if int(path.name[:4]) >= 6:
+            path.unlink()
+    for directory in ("views", "functions", "tests"):
+        shutil.rmtree(root / directory)
+        (root / directory).mkdir()
+    return root
+
+
+def _seed_items_without_register(url: str) -> None:
+    """Setup, as the owner: one live item and one terminal item, written as the old release
+    left them (INSERT straight into the tables; there is no register yet)."""
+    with psycopg.connect(url, autocommit=True) as owner:
+        owner.execute("INSERT INTO payment_outbox.participant_outbox_sequences VALUES ('bank-a', 3)")
+        owner.execute(
+            "INSERT INTO payment_outbox.payment_outbox_pending (outbox_id, instruction_id, participant_id, sequence_id,"
+            " idempotency_key, rail_type, payload, payload_sha256) VALUES ('00000000-0000-4000-8000-000000000001',"
+            " 'upgrade-1', 'bank-a', 1, 'key-1', 'sepa', %(p)s, sha256(convert_to(%(p)s::text, 'UTF8')))",
+            {"p": Jsonb(PAYLOAD)})
+        owner.execute(
+            "INSERT INTO payment_outbox.payment_outbox_attempts (outbox_id, instruction_id, participant_id,"
+            " sequence_id, idempotency_key, rail_type, payload_sha256, item_created_at, attempt_no, state, claimed_at,"
+            " completed_at, worker_id) SELECT '00000000-0000-4000-8000-000000000002', 'upgrade-2', 'bank-a', 2,"
+            " 'key-2', 'sepa', sha256(convert_to(%(p)s::text, 'UTF8')), now(), n, s::payment_outbox.outbox_attempt_state,"
+            " now(), CASE WHEN n = 2 THEN now() END, 'w1'"
+            " FROM (VALUES (1, 'DISPATCHING'), (2, 'DISPATCHED')) AS v (n, s)",
+            {"p": Jsonb(PAYLOAD)})
+
+
+def _catalog(url: str) -> list[tuple[str, ...]]:
+    with psycopg.connect(url) as conn:
+        rows = conn.execute("""
+            SELECT c.relname, c.relkind::text, coalesce(con.conname, ''), coalesce(pg_get_constraintdef(con.oid), '')
+            FROM pg_class AS c
+            LEFT JOIN pg_constraint AS con ON con.conrelid = c.oid
+            WHERE c.relnamespace = 'payment_outbox'::regnamespace AND c.relname NOT LIKE 'schema_migrations%'
+            ORDER BY 1, 2, 3""").fetchall()
+    return [tuple(row) for row in rows]
+
+
+def test_upgrade_registers_the_keys_of_existing_items(empty_database: Database, database: Database,  # noqa: F811
+                                                      tmp_path: Path, proof: ProofRecord) -> None:
+    url = empty_database.url
+    migrate.migrate(url, say=lambda line: None, root=_release_before_register(tmp_path))
+    _seed_items_without_register(url)
+    applied = migrate.migrate(url, say=lambda line: None)
+    proof.observe(applied=[f.name for f in applied.files])
+    proof.check("the upgrade applies the key register", want=True,
+                have="tables/0006_payment_outbox_idempotency_keys.sql" in [f.name for f in applied.files])
+    with role_connection(url, "outbox_auditor", name="upgrade-audit") as conn:
+        violations = conn.execute("SELECT invariant, detail FROM payment_outbox.check_invariants()").fetchall()
+    proof.check("check_invariants() is empty after the upgrade (every key registered to its item)",
+                want=[], have=violations)
+    with role_connection(url, "outbox_ingest", name="upgrade-ingest") as conn:
+        enqueue = "SELECT outbox_id::text, sequence_id, state FROM payment_outbox.enqueue_payment_outbox(%s, 'bank-a', %s, 'sepa', %s)"
+        live = conn.execute(enqueue, ("upgrade-1", "key-1", Jsonb(PAYLOAD))).fetchone()
+        terminal = conn.execute(enqueue, ("upgrade-2", "key-2", Jsonb(PAYLOAD))).fetchone()
+        new = conn.execute(enqueue, ("upgrade-3", "key-3", Jsonb(PAYLOAD))).fetchone()
+    proof.check("a repeat of the live item's key answers with it",
+                want=("00000000-0000-4000-8000-000000000001", 1, "PENDING"), have=tuple(live))
+    proof.check("a repeat of the terminal item's key answers with it",
+                want=("00000000-0000-4000-8000-000000000002", 2, "DISPATCHED"), have=tuple(terminal))
+    proof.check("a new key gets the next sequence id", want=(3, "PENDING"), have=tuple(new[1:]))
+    upgraded, fresh = _catalog(url), _catalog(database.url)
+    proof.check("the upgraded catalog equals a fresh install's (tables, indexes, constraints)",
+                want=[], have=sorted(set(upgraded) ^ set(fresh)))
