@@ -8,7 +8,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from runner import db, metrics, migrate, repair, threshold
+from runner import cluster, db, metrics, migrate, package, repair, threshold
 from runner.bench import run as bench
 from runner.evidence import bundle as evidence
 
@@ -50,7 +50,11 @@ def main(argv: list[str] | None = None) -> int:
             return _metrics(args)
         if args.command == "bench":
             return bench.main(quick=args.quick, seconds=args.seconds, output_dir=args.output_dir)
-    except (db.ConfigurationError, migrate.MigrationError, threshold.ThresholdError) as exc:
+    except (db.ConfigurationError, migrate.MigrationError, threshold.ThresholdError, package.PackageError,
+            cluster.ClusterError) as exc:
+        print(f"outbox {args.command}: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # a file the command needs, unreadable or gone
         print(f"outbox {args.command}: {exc}", file=sys.stderr)
         return 2
     except db.psycopg.Error as exc:
@@ -72,7 +76,7 @@ def _evidence(args: argparse.Namespace) -> int:
     return 0 if passed else 1
 
 
-# --- repair and metrics (issue 3): parsing here, the work in runner/repair.py and runner/metrics.py ---
+# --- repair and metrics: parsing here, the work in runner/repair.py and runner/metrics.py ---
 
 def _threshold_argument(text: str) -> int:
     try:

@@ -7,12 +7,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 import psycopg
 from psycopg import sql
 
 SQL_DIR = Path(__file__).parent / "sql"
-PACKAGE_SQL_DIR = Path(__file__).parent.parent / "sql"
 
 
 class ConfigurationError(RuntimeError):
@@ -62,3 +62,11 @@ def connection(url: str | None = None, **kwargs: object) -> Iterator[psycopg.Con
 def sqlstate(exc: BaseException) -> str | None:
     """The SQLSTATE of a database error, None for anything else."""
     return getattr(exc, "sqlstate", None)
+
+
+def first_row(cursor: psycopg.Cursor[Any]) -> Any:
+    """The row of a statement that always returns one (an aggregate, a one-row view)."""
+    row = cursor.fetchone()
+    if row is None:
+        raise RuntimeError(f"no row from a statement that always returns one: {cursor._query!r}")
+    return row

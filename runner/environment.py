@@ -10,9 +10,9 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from runner import db
+from runner import db, package
 
-REPO = db.PACKAGE_SQL_DIR.parent
+REPO = package.SOURCE_SQL_DIR.parent  # the checkout: evidence and bench are tools of a checkout
 
 
 def git_state(repo: Path = REPO) -> dict[str, Any]:
@@ -28,11 +28,11 @@ def git_state(repo: Path = REPO) -> dict[str, Any]:
 
 def versions() -> dict[str, str]:
     found = {"python": sys.version.split()[0]}
-    for package in ("psycopg", "pytest", "sqlfluff"):
+    for distribution in ("psycopg", "pytest", "sqlfluff"):
         try:
-            found[package] = metadata.version(package)
+            found[distribution] = metadata.version(distribution)
         except metadata.PackageNotFoundError:
-            found[package] = "not installed"
+            found[distribution] = "not installed"
     return found
 
 
@@ -49,5 +49,5 @@ def host() -> dict[str, str]:
 def server_settings(url: str) -> dict[str, str]:
     with db.connection(url, application_name="outbox evidence settings", autocommit=True) as conn:
         cursor = conn.execute(db.named_sql("server_settings"))
-        row = cursor.fetchone()
-        return {column.name: value for column, value in zip(cursor.description, row, strict=True)}
+        row = db.first_row(cursor)
+        return {column.name: value for column, value in zip(cursor.description or [], row, strict=True)}

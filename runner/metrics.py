@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import Decimal
 
 import psycopg
-from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest, start_http_server
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    generate_latest,
+    start_http_server,
+)
 
 from runner import db
 
@@ -34,9 +39,10 @@ class QueueGauges:
 
 def read_queue_gauges(conn: psycopg.Connection, threshold_seconds: int) -> QueueGauges:
     """One consistent read of the queue gauges; needs outbox_readonly or outbox_repair."""
-    row = conn.execute(db.named_sql("queue_gauges"), {"threshold_seconds": threshold_seconds}).fetchone()
-    values = [float(v) if isinstance(v, Decimal) else v for v in row]
-    return QueueGauges(*values)
+    row = db.first_row(conn.execute(db.named_sql("queue_gauges"), {"threshold_seconds": threshold_seconds}))
+    depth, due, in_flight, oldest, stuck = row
+    return QueueGauges(queue_depth=depth, due_now=due, in_flight=in_flight, oldest_due_age_seconds=float(oldest),
+                       stuck_dispatching=stuck)
 
 
 class RepairMetrics:

@@ -16,9 +16,8 @@ from pathlib import Path
 
 import psycopg
 
-from runner import db
+from runner import db, package
 
-ROLES = ("outbox_ingest", "outbox_executor", "outbox_repair", "outbox_readonly", "outbox_auditor")
 # pg_advisory_lock key: the first 8 bytes of sha256('payment_outbox.migrate'), as a signed bigint.
 LOCK_KEY = int.from_bytes(hashlib.sha256(b"payment_outbox.migrate").digest()[:8], "big", signed=True)
 VERSIONED_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
@@ -56,8 +55,10 @@ def read_file(path: Path, root: Path, kind: str) -> SqlFile:
     return SqlFile(name=path.relative_to(root).as_posix(), kind=kind, text=text)
 
 
-def package_files(root: Path = db.PACKAGE_SQL_DIR) -> list[SqlFile]:
+def package_files(root: Path | None = None) -> list[SqlFile]:
     """Every packaged file in apply order: versioned by number, then views, then functions."""
+    root = root or package.sql_root()
+    package.require_complete(root)
     versioned = []
     for path in sorted((root / "tables").glob("*.sql")):
         if not VERSIONED_NAME.match(path.name):
@@ -71,15 +72,15 @@ def package_files(root: Path = db.PACKAGE_SQL_DIR) -> list[SqlFile]:
     return versioned + repeatable
 
 
-def roles_file(root: Path = db.PACKAGE_SQL_DIR) -> SqlFile:
-    return read_file(root / "roles" / "payment_outbox_roles.sql", root, "roles")
+def roles_file(root: Path) -> SqlFile:
+    return read_file(root / package.ROLES_FILE, root, "roles")
 
 
-def plan(conn: psycopg.Connection, files: list[SqlFile]) -> Plan:
+def plan(conn: psycopg.Connection, files: list[SqlFile], roles: tuple[str, ...]) -> Plan:
     """What a run would apply; raises MigrationError when an applied file changed or is out of order."""
-    missing_roles = [row[0] for row in conn.execute(db.named_sql("missing_roles"), {"roles": list(ROLES)})]
+    missing_roles = [row[0] for row in conn.execute(db.named_sql("missing_roles"), {"roles": list(roles)})]
     applied: dict[str, tuple[str, str]] = {}
-    ledger_exists = bool(conn.execute(db.named_sql("ledger_exists")).fetchone()[0])
+    ledger_exists = bool(db.first_row(conn.execute(db.named_sql("ledger_exists")))[0])
     if ledger_exists:
         applied = {name: (kind, sha) for name, kind, sha in conn.execute(db.named_sql("applied_migrations"))}
     conn.rollback()
@@ -109,30 +110,33 @@ def plan(conn: psycopg.Connection, files: list[SqlFile]) -> Plan:
 
 
 def migrate(url: str, *, dry_run: bool = False, say: Callable[[str], None] = print,
-            root: Path = db.PACKAGE_SQL_DIR) -> Plan:
+            root: Path | None = None) -> Plan:
     """Apply what is not applied yet. Returns the plan that was (or, dry, would be) applied."""
+    root = root or package.sql_root()
     files = package_files(root)
+    roles = package.runtime_roles(root)
     with db.connection(url, application_name="outbox migrate") as conn:
         if dry_run:
-            work = plan(conn, files)
+            work = plan(conn, files, roles)
             _describe(work, say, dry_run=True)
             return work
         conn.execute("SELECT pg_advisory_lock(%s)", (LOCK_KEY,))
         conn.commit()
         try:
-            return _apply(conn, files, roles_file(root), say)
+            return _apply(conn, files, roles_file(root), roles, say)
         finally:
             conn.rollback()
             conn.execute("SELECT pg_advisory_unlock(%s)", (LOCK_KEY,))
             conn.commit()
 
 
-def _apply(conn: psycopg.Connection, files: list[SqlFile], roles: SqlFile, say: Callable[[str], None]) -> Plan:
-    work = plan(conn, files)
+def _apply(conn: psycopg.Connection, files: list[SqlFile], roles_sql: SqlFile, roles: tuple[str, ...],
+           say: Callable[[str], None]) -> Plan:
+    work = plan(conn, files, roles)
     _describe(work, say, dry_run=False)
     if work.missing_roles:
         with conn.transaction():
-            conn.execute(roles.text)
+            conn.execute(roles_sql.text)
         say(f"created roles: {', '.join(work.missing_roles)}")
     if not work.ledger_exists:
         with conn.transaction():

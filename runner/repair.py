@@ -16,9 +16,9 @@ from typing import Any
 import psycopg
 
 from runner import db, threshold
+from runner.client import Client, Role
 from runner.metrics import QueueGauges, RepairMetrics, read_queue_gauges
 
-ROLE = "outbox_repair"
 DEFAULT_BATCH_SIZE = 100
 Emit = Callable[[dict[str, Any]], None]
 
@@ -59,23 +59,23 @@ def run_cycle(conn: psycopg.Connection, threshold_seconds: int, *, emit: Emit,
     started = time.monotonic()
     result = CycleResult(threshold_seconds=threshold_seconds)
     while True:
-        rows = conn.execute(db.named_sql("repair_zombie_attempts"),
-                            {"threshold_seconds": threshold_seconds, "batch_size": batch_size}).fetchall()
-        for outbox_id, attempt_no, previous_state, new_state, stale_seconds, worker_id in rows:
-            item = {"event": "zombie_requeued" if new_state == "ZOMBIE_REQUEUE" else "zombie_failed",
-                    "cycle": cycle, "outbox_id": str(outbox_id), "attempt_no": attempt_no,
-                    "previous_state": previous_state, "new_state": new_state,
-                    "threshold_seconds": threshold_seconds, "stale_seconds": float(stale_seconds),
-                    "worker_id": worker_id}
+        rows = Client(conn).repair(threshold_seconds, batch_size)
+        for row in rows:
+            item = {"event": "zombie_requeued" if row.new_state == "ZOMBIE_REQUEUE" else "zombie_failed",
+                    "cycle": cycle, "outbox_id": str(row.outbox_id), "attempt_no": row.attempt_no,
+                    "previous_state": row.previous_state, "new_state": row.new_state,
+                    "threshold_seconds": threshold_seconds, "stale_seconds": float(row.stale_seconds),
+                    "worker_id": row.worker_id}
             result.items.append(item)
             emit(item)
         if len(rows) < batch_size:
             break
-    result.gauges = read_queue_gauges(conn, threshold_seconds)
+    gauges = read_queue_gauges(conn, threshold_seconds)
+    result.gauges = gauges
     result.duration_seconds = round(time.monotonic() - started, 3)
     emit({"event": "repair_cycle", "cycle": cycle, "threshold_seconds": threshold_seconds,
           "zombies_requeued": result.requeued, "zombies_failed": result.failed,
-          "stuck_dispatching": result.gauges.stuck_dispatching, "duration_seconds": result.duration_seconds})
+          "stuck_dispatching": gauges.stuck_dispatching, "duration_seconds": result.duration_seconds})
     return result
 
 
@@ -93,20 +93,21 @@ def run(url: str, options: Options, *, emit: Emit = emit_json) -> int:
     """One cycle, or cycles every interval until SIGTERM/SIGINT; exit code 0, 1 (database), 2 (setting)."""
     stop = _StopOnSignal() if options.loop else None
     metrics = RepairMetrics()
-    if options.metrics_port is not None:
-        port = metrics.serve(options.metrics_port, options.metrics_addr)
-        emit({"event": "metrics_serving", "addr": options.metrics_addr, "port": port})
     cycle = 0
     try:
+        if options.metrics_port is not None:
+            port = metrics.serve(options.metrics_port, options.metrics_addr)
+            emit({"event": "metrics_serving", "addr": options.metrics_addr, "port": port})
         while True:
             cycle += 1
             # Read at the start of every cycle, so a changed environment takes effect on the next one.
             seconds = threshold.resolve(options.threshold_override)
-            with db.connection(url, application_name="outbox repair", autocommit=True, role=ROLE) as conn:
-                result = run_cycle(conn, seconds, emit=emit, batch_size=options.batch_size, cycle=cycle)
+            with Client.connect(url, Role.REPAIR, name="outbox repair") as client:
+                result = run_cycle(client.conn, seconds, emit=emit, batch_size=options.batch_size, cycle=cycle)
             metrics.record_cycle(requeued=result.requeued, failed=result.failed,
                                  duration_seconds=result.duration_seconds)
-            metrics.record_gauges(result.gauges, seconds)
+            if result.gauges is not None:
+                metrics.record_gauges(result.gauges, seconds)
             if stop is None or stop.wait(options.interval_seconds):
                 break
     except threshold.ThresholdError as exc:
@@ -116,6 +117,10 @@ def run(url: str, options: Options, *, emit: Emit = emit_json) -> int:
         emit({"event": "repair_failed", "cycle": cycle, "sqlstate": db.sqlstate(exc),
               "error": str(exc).strip()})
         return 1
+    except OSError as exc:  # the metrics port: busy, or not ours to bind
+        emit({"event": "repair_failed", "cycle": cycle, "sqlstate": None,
+              "error": f"cannot serve metrics on {options.metrics_addr}:{options.metrics_port}: {exc}"})
+        return 2
     finally:
         if stop is not None:
             stop.restore()

@@ -18,33 +18,15 @@ import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 import psycopg
-from psycopg.rows import dict_row
 
 from runner import db
+from runner.client import ClaimedItem, Client, Role
 
-EXECUTOR_ROLE = "outbox_executor"
 OUTCOMES = ("DISPATCHED", "RETRYABLE", "FAILED")
 STALE_ATTEMPT = "PO002"
-
-
-@dataclass(frozen=True)
-class ClaimedItem:
-    """One row of claim_outbox_batch: attempt_no is the fencing token of the completion."""
-
-    outbox_id: Any
-    attempt_no: int
-    instruction_id: str
-    participant_id: str
-    sequence_id: int
-    idempotency_key: str
-    rail_type: str
-    payload: dict[str, Any]
-    attempt_count: int
-    claimed_at: datetime
 
 
 @dataclass(frozen=True)
@@ -87,25 +69,22 @@ class Worker:
 
     def __init__(self, conn: psycopg.Connection, worker_id: str, say: Callable[[str], None] | None = None) -> None:
         self.conn = conn
+        self.client = Client(conn)
         self.worker_id = worker_id
         self._say = say
 
     @classmethod
     @contextmanager
     def connected(cls, url: str | None, worker_id: str, say: Callable[[str], None] | None = None) -> Iterator[Worker]:
-        with db.connection(url, application_name=f"outbox worker {worker_id}", autocommit=True,
-                           role=EXECUTOR_ROLE) as conn:
-            yield cls(conn, worker_id, say)
+        with Client.connect(url, Role.EXECUTOR, name=f"outbox worker {worker_id}") as client:
+            yield cls(client.conn, worker_id, say)
 
     @property
     def backend_pid(self) -> int:
         return self.conn.info.backend_pid
 
     def claim(self, batch_size: int) -> list[ClaimedItem]:
-        with self.conn.cursor(row_factory=dict_row) as cur:
-            rows = cur.execute(db.named_sql("worker_claim"),
-                               {"worker_id": self.worker_id, "batch_size": batch_size}).fetchall()
-        items = [ClaimedItem(**row) for row in rows]
+        items = self.client.claim(self.worker_id, batch_size)
         if items:
             self._log("claimed", count=len(items))
         return items
@@ -124,11 +103,10 @@ class Worker:
         """Record the outcome. PO002 (the claim was repaired or completed meanwhile) is a normal
         end, STALE; any other error is raised: on a lost connection the completion may or may not
         have committed, and repair or a retry of the same attempt_no (PO002 then) settles it."""
-        params = {"outbox_id": item.outbox_id, "attempt_no": item.attempt_no, "state": outcome.state,
-                  "error_code": outcome.error_code, "error_message": outcome.error_message,
-                  "rail_reference": outcome.rail_reference}
         try:
-            attempt_no, state = self.conn.execute(db.named_sql("worker_complete"), params).fetchone()
+            completed = self.client.complete(item.outbox_id, item.attempt_no, outcome.state,
+                                             error_code=outcome.error_code, error_message=outcome.error_message,
+                                             rail_reference=outcome.rail_reference)
         except psycopg.Error as exc:
             if db.sqlstate(exc) != STALE_ATTEMPT:
                 self._log("completion_error", outbox_id=str(item.outbox_id), attempt_no=item.attempt_no,
@@ -137,8 +115,9 @@ class Worker:
             self._log("stale_attempt", outbox_id=str(item.outbox_id), attempt_no=item.attempt_no,
                       sqlstate=STALE_ATTEMPT)
             return Completion(item=item, state="STALE", attempt_no=None)
-        self._log("completed", outbox_id=str(item.outbox_id), attempt_no=attempt_no, state=state)
-        return Completion(item=item, state=state, attempt_no=attempt_no)
+        self._log("completed", outbox_id=str(item.outbox_id), attempt_no=completed.attempt_no,
+                  state=completed.state)
+        return Completion(item=item, state=completed.state, attempt_no=completed.attempt_no)
 
     def run_once(self, rail: Rail, batch_size: int = 10) -> list[Completion]:
         """One cycle: claim up to batch_size items, dispatch and complete each in claim order."""

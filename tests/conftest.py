@@ -10,7 +10,6 @@ OUTBOX_TEST_CLUSTER_DIR, so the proofs run on the database whose privileges it r
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -18,31 +17,11 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from psycopg import sql
 
 from runner import cluster as cluster_mod
-from runner import migrate
-from tests.helpers.support import RUNTIME_ROLES, ProofRecord, database_url_for
-
-PACKAGE_TABLES = (
-    "payment_outbox.payment_outbox_pending",
-    "payment_outbox.payment_outbox_attempts",
-    "payment_outbox.participant_outbox_sequences",
-    "payment_outbox.payment_outbox_idempotency_keys",
-)
-
-
-@dataclass
-class Server:
-    """A PostgreSQL server the tests may create databases on."""
-
-    url: str  # a login that owns the scratch databases (CREATEDB)
-    cluster: cluster_mod.EmbeddedCluster | None
-
-    @property
-    def admin_url(self) -> str:
-        """A superuser connection, for faults (pg_terminate_backend) on the embedded cluster."""
-        return self.cluster.admin_url if self.cluster else self.url
+from runner import scratch
+from runner.scratch import Server
+from tests.helpers.support import ProofRecord
 
 
 @dataclass
@@ -60,12 +39,12 @@ def _in_ci() -> bool:
 def server() -> Iterator[Server]:
     url = os.environ.get("DATABASE_URL")
     if url:
-        yield Server(url=url, cluster=None)
+        yield Server(url=url, cluster=None, where="DATABASE_URL")
         return
     attached = os.environ.get("OUTBOX_TEST_CLUSTER_DIR")
     if attached:  # the embedded cluster of an `outbox evidence` run: used here, stopped by that run
         embedded = cluster_mod.EmbeddedCluster.attach(Path(attached))
-        yield Server(url=embedded.database_url, cluster=embedded)
+        yield Server(url=embedded.database_url, cluster=embedded, where="embedded cluster of outbox evidence")
         return
     with _own_embedded_cluster("no database: DATABASE_URL is unset and the embedded cluster cannot start") as own:
         yield own
@@ -81,27 +60,21 @@ def _own_embedded_cluster(skip_reason: str) -> Iterator[Server]:
     except cluster_mod.ClusterError as exc:
         pytest.skip(f"{skip_reason}: {exc}")
     try:
-        yield Server(url=embedded.database_url, cluster=embedded)
+        yield Server(url=embedded.database_url, cluster=embedded, where="embedded cluster")
     finally:
         embedded.__exit__(None, None, None)
 
 
 def create_migrated_database(server: Server, prefix: str = "outbox_test") -> Database:
-    name = f"{prefix}_{os.getpid()}_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(server.url, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    url = database_url_for(server.url, name)
-    migrate.migrate(url, say=lambda line: None)
-    with psycopg.connect(url, autocommit=True) as conn:
-        # The tests act as each runtime role through SET ROLE, which needs membership.
-        for role in RUNTIME_ROLES:
-            conn.execute(sql.SQL("GRANT {} TO CURRENT_USER").format(sql.Identifier(role)))
+    """A scratch database, migrated, its login a member of every runtime role (runner/scratch.py)."""
+    name = scratch.create_database(server.url, prefix)
+    url = server.database_url(name)
+    scratch.prepare(url)
     return Database(server=server, name=name, url=url)
 
 
 def drop_database(server: Server, name: str) -> None:
-    with psycopg.connect(server.url, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+    scratch.drop_database(server.url, name)
 
 
 @pytest.fixture(scope="session")
@@ -117,10 +90,11 @@ def database(server: Server) -> Iterator[Database]:
         drop_database(server, created.name)
 
 
-def truncate_package_tables(url: str) -> None:
-    """As the owner, the only role that may: a clean slate for the next proof."""
+def truncate_package_tables(url: str) -> list[str]:
+    """As the owner, the only role that may: a clean slate for the next proof. Returns the tables,
+    read from the catalog (every table of the package but the migration ledger)."""
     with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute(f"TRUNCATE {', '.join(PACKAGE_TABLES)}")
+        return scratch.empty_package_tables(conn)
 
 
 @pytest.fixture

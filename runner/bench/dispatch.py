@@ -9,10 +9,8 @@ from dataclasses import dataclass
 
 import psycopg
 
-from runner import db
-
-CLAIM = "SELECT outbox_id, attempt_no FROM payment_outbox.claim_outbox_batch(%s, %s)"
-COMPLETE = "SELECT attempt_no FROM payment_outbox.complete_outbox_attempt(%s, %s, 'DISPATCHED')"
+from runner import db, scratch
+from runner.client import Client
 
 
 @dataclass(frozen=True)
@@ -35,8 +33,7 @@ class DispatchRun:
 def seed(owner_url: str, count: int) -> None:
     """As owner: `count` due items of a new participant, after clearing the queue of the last run."""
     with db.connection(owner_url, application_name="outbox bench seed", autocommit=True) as conn:
-        conn.execute("TRUNCATE payment_outbox.payment_outbox_pending, payment_outbox.payment_outbox_attempts, "
-                     "payment_outbox.participant_outbox_sequences")
+        scratch.empty_package_tables(conn)
         conn.execute(db.named_sql("bench_seed_pending"),
                      {"participant_id": f"bench-dispatch-{uuid.uuid4().hex[:8]}", "count": count})
         conn.execute("ANALYZE payment_outbox.payment_outbox_pending")
@@ -53,17 +50,17 @@ def run(url: str, workers: int, batch_size: int, seconds: float, pool: int) -> D
     deadline = [0.0]
 
     def work(index: int) -> None:
-        conn = connections[index]
+        client = Client(connections[index], prepare=True)
         worker_id = f"bench-worker-{index}"
         try:
             start.wait()
             while time.perf_counter() < deadline[0]:
-                claimed = conn.execute(CLAIM, (worker_id, batch_size), prepare=True).fetchall()
+                claimed = client.claim(worker_id, batch_size)
                 if not claimed:
                     ran_dry[index] = True
                     return
-                for outbox_id, attempt_no in claimed:
-                    conn.execute(COMPLETE, (outbox_id, attempt_no), prepare=True).fetchone()
+                for item in claimed:
+                    client.complete(item.outbox_id, item.attempt_no, "DISPATCHED")
                     counts[index] += 1
         except psycopg.Error as exc:
             errors.append(exc)

@@ -13,19 +13,17 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import psycopg
 from psycopg import sql
 
-from runner import db
+from runner import db, scratch
+from runner.client import Client, Role
 
+T = TypeVar("T")
 ZOMBIES = 100
 REPAIRS_PER_SET = 5
-REPAIR = "SELECT outbox_id, new_state FROM payment_outbox.repair_zombie_attempts(0, %s)"
-CLAIM = "SELECT outbox_id, attempt_no FROM payment_outbox.claim_outbox_batch('bench-reclaimer', %s)"
-COMPLETE = "SELECT attempt_no FROM payment_outbox.complete_outbox_attempt(%s, %s, 'DISPATCHED')"
-ENQUEUE = ("SELECT outbox_id FROM payment_outbox.enqueue_payment_outbox(%s, 'participant-explain', %s, 'SEPA', "
-           "'{\"amount\": 1}'::jsonb)")
 # A sequential scan of the ledger in a hot path makes its cost grow with history.
 LEDGER_SCAN = re.compile(r"Seq Scan on payment_outbox_attempts\b")
 AUTO_EXPLAIN = {
@@ -77,8 +75,7 @@ def _owner(url: str) -> psycopg.Connection:
 
 def reset(owner_url: str) -> None:
     with _owner(owner_url) as conn:
-        conn.execute("TRUNCATE payment_outbox.payment_outbox_pending, payment_outbox.payment_outbox_attempts, "
-                     "payment_outbox.participant_outbox_sequences, payment_outbox.payment_outbox_idempotency_keys")
+        scratch.empty_package_tables(conn)
 
 
 def grow_ledger(owner_url: str, have_items: int, want_rows: int) -> int:
@@ -125,22 +122,23 @@ def cycles(url: str, owner_url: str, count: int) -> list[float]:
     timings: list[float] = []
     repairs_in_set = REPAIRS_PER_SET
     warmed_up = False  # the first repair on new connections also plans its statements: not timed
-    with db.connection(url, application_name="outbox bench repair", autocommit=True, role="outbox_repair") as repair, \
-            db.connection(url, application_name="outbox bench claim", autocommit=True,
-                          role="outbox_executor") as executor:
+    with Client.connect(url, Role.REPAIR, name="outbox bench repair") as repairer, \
+            Client.connect(url, Role.EXECUTOR, name="outbox bench claim") as executor:
+        repairer.prepare = executor.prepare = True
         while len(timings) < count:
             if repairs_in_set == REPAIRS_PER_SET:
                 seed_zombies(owner_url)
                 repairs_in_set = 0
             else:
-                reclaimed = executor.execute(CLAIM, (ZOMBIES,), prepare=True).fetchall()
+                reclaimed = executor.claim("bench-reclaimer", ZOMBIES)
                 _require(len(reclaimed) == ZOMBIES, f"claim took {len(reclaimed)} items, want {ZOMBIES}")
             began = time.perf_counter()
-            repaired = repair.execute(REPAIR, (ZOMBIES,), prepare=True).fetchall()
+            repaired = repairer.repair(0, ZOMBIES)
             took = (time.perf_counter() - began) * 1000.0
             repairs_in_set += 1
-            _require(len(repaired) == ZOMBIES and all(state == "ZOMBIE_REQUEUE" for _, state in repaired),
-                     f"repair requeued {len(repaired)} items ({sorted({s for _, s in repaired})}), want {ZOMBIES}")
+            states = sorted({row.new_state for row in repaired})
+            _require(len(repaired) == ZOMBIES and states == ["ZOMBIE_REQUEUE"],
+                     f"repair requeued {len(repaired)} items ({states}), want {ZOMBIES}")
             if warmed_up:
                 timings.append(took)
             warmed_up = True
@@ -160,21 +158,24 @@ def capture_plans(admin_url: str | None, ledger_size: int) -> Plans:
         for name, value in AUTO_EXPLAIN.items():
             conn.execute(sql.SQL("SET {} = {}").format(sql.Identifier(*name.split(".")), sql.Literal(value)))
 
-        def record(call: str, role: str, statement: str, params: tuple[object, ...]) -> list[tuple[object, ...]]:
+        client = Client(conn)
+
+        def record(call: str, role: Role, made: Callable[[], T]) -> T:
             db.set_role(conn, role)
             notices.clear()
-            rows = conn.execute(statement, params).fetchall()
+            result = made()
             plans.text[call] = "\n\n".join(notices)
-            return rows
+            return result
 
         key = f"explain-{uuid.uuid4()}"
-        record("enqueue (new key)", "outbox_ingest", ENQUEUE, (key, key))
-        record("enqueue (repeated key)", "outbox_ingest", ENQUEUE, (key, key))
-        claimed = record(f"claim_outbox_batch (batch {ZOMBIES})", "outbox_executor", CLAIM, (ZOMBIES,))
+        for call in ("enqueue (new key)", "enqueue (repeated key)"):
+            record(call, Role.INGEST, lambda: client.enqueue(key, "participant-explain", key, "SEPA", {"amount": 1}))
+        claimed = record(f"claim_outbox_batch (batch {ZOMBIES})", Role.EXECUTOR,
+                         lambda: client.claim("bench-reclaimer", ZOMBIES))
         _require(bool(claimed), "claim for the plan took nothing")
-        outbox_id, attempt_no = claimed[0]
-        record("complete_outbox_attempt (DISPATCHED)", "outbox_executor", COMPLETE, (outbox_id, attempt_no))
-        record(f"repair_zombie_attempts (batch {ZOMBIES})", "outbox_repair", REPAIR, (ZOMBIES,))
+        record("complete_outbox_attempt (DISPATCHED)", Role.EXECUTOR,
+               lambda: client.complete(claimed[0].outbox_id, claimed[0].attempt_no, "DISPATCHED"))
+        record(f"repair_zombie_attempts (batch {ZOMBIES})", Role.REPAIR, lambda: client.repair(0, ZOMBIES))
     return plans
 
 

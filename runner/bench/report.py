@@ -11,7 +11,7 @@ TARGET_CLIENTS = 8
 
 
 @dataclass(frozen=True)
-class Target:
+class Verdict:
     name: str
     rule: str
     have: float | None
@@ -35,7 +35,7 @@ def _ratio(numerator: float | None, denominator: float | None) -> float | None:
     return numerator / denominator
 
 
-def targets(results: dict[str, Any]) -> list[Target]:
+def targets(results: dict[str, Any]) -> list[Verdict]:
     """The issue's targets, each a ratio against a figure of the same run."""
     baseline = {run["clients"]: run["tps"] for run in results["baseline"]}
     enqueue = {run["clients"]: run["tps"] for run in results["enqueue"]}
@@ -46,26 +46,26 @@ def targets(results: dict[str, Any]) -> list[Target]:
     smallest, largest = (min(repair), max(repair)) if repair else (None, None)
     storm = results["storm"]
     found = [
-        Target("enqueue", f"enqueue tps / baseline tps at {TARGET_CLIENTS} clients >= 0.8",
+        Verdict("enqueue", f"enqueue tps / baseline tps at {TARGET_CLIENTS} clients >= 0.8",
                _ratio(enqueue.get(TARGET_CLIENTS), base8), 0.8, True),
         # Like with like: the baseline is a pgbench client, so is this figure. The Python workers'
         # figure is judged too; on 2 cores their own process takes a share of the CPU.
-        Target("dispatch_batch_1", f"dispatch batch 1 items/s from pgbench, as the baseline / baseline tps "
+        Verdict("dispatch_batch_1", f"dispatch batch 1 items/s from pgbench, as the baseline / baseline tps "
                f"at {TARGET_CLIENTS} clients >= 0.35",
                _ratio(results["dispatch_pgbench"]["tps"], base8), 0.35, True),
-        Target("dispatch_batch_1_python", f"dispatch batch 1 items/s from Python worker threads (best worker "
+        Verdict("dispatch_batch_1_python", f"dispatch batch 1 items/s from Python worker threads (best worker "
                f"count) / baseline tps at {TARGET_CLIENTS} clients >= 0.35", _ratio(batch1, base8), 0.35, True),
     ]
     for batch in sorted({batch for batch, _ in dispatch if batch > 1}):
         rate = max(r for (b, _), r in dispatch.items() if b == batch)
-        found.append(Target(f"dispatch_batch_{batch}", f"dispatch batch {batch} items/s / dispatch batch 1 "
+        found.append(Verdict(f"dispatch_batch_{batch}", f"dispatch batch {batch} items/s / dispatch batch 1 "
                             "items/s > 1 (well above batch 1)", _ratio(rate, batch1), 1.0, True))
-    found.append(Target("repair_growth", f"repair cycle at {largest:,} / at {smallest:,} ledger rows <= 1.5"
+    found.append(Verdict("repair_growth", f"repair cycle at {largest:,} / at {smallest:,} ledger rows <= 1.5"
                         if repair else "repair cycle ratio", _ratio(repair.get(largest), repair.get(smallest)),
                         1.5, False))
-    found.append(Target("duplicate_storm", "storm p99 / single-call p50 <= 10",
+    found.append(Verdict("duplicate_storm", "storm p99 / single-call p50 <= 10",
                         _ratio(storm["storm_p99_ms"], storm["single_p50_ms"]), 10.0, False))
-    found.append(Target("no_ledger_scan", "hot-path plans that scan the whole ledger = 0",
+    found.append(Verdict("no_ledger_scan", "hot-path plans that scan the whole ledger = 0",
                         float(len(results["plans"]["ledger_scans"])) if results["plans"]["captured"] else None,
                         0.0, False))
     return found

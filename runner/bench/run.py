@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import sys
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -19,19 +18,20 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from psycopg import sql
-from psycopg.conninfo import make_conninfo
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from runner import cluster, db, environment
-from runner.bench import dispatch as bench_dispatch, pgbench as bench_pgbench, repair as bench_repair, report as bench_report, storm as bench_storm
-from runner import migrate as migrate_mod
+from runner import cluster, db, environment, scratch
+from runner.bench import dispatch as bench_dispatch
+from runner.bench import pgbench as bench_pgbench
+from runner.bench import repair as bench_repair
+from runner.bench import report as bench_report
+from runner.bench import storm as bench_storm
 
 TARGET_CLIENTS = bench_report.TARGET_CLIENTS
-RUNTIME_ROLES = ("outbox_ingest", "outbox_executor", "outbox_repair", "outbox_readonly", "outbox_auditor")
 
 
 @dataclass(frozen=True)
-class Plan:
+class BenchPlan:
     """How much of everything to run: the full bench or the CI smoke (--quick)."""
 
     seconds: int
@@ -46,17 +46,17 @@ class Plan:
     repair_cycles: int = 15
 
     @classmethod
-    def full(cls, seconds: int | None) -> Plan:
+    def full(cls, seconds: int | None) -> BenchPlan:
         return cls(seconds=seconds or 10)
 
     @classmethod
-    def quick(cls, seconds: int | None) -> Plan:
+    def quick(cls, seconds: int | None) -> BenchPlan:
         return cls(seconds=seconds or 1, storm_rounds=2, single_calls=50, ledger_sizes=(10_000, 100_000),
                    repair_cycles=3)
 
 
 @dataclass(frozen=True)
-class Target:
+class BenchDatabase:
     where: str
     owner_url: str  # the scratch database, as the login that owns the package
     admin_url: str | None  # a superuser in that database, for auto_explain; None when we have none
@@ -74,7 +74,7 @@ class Progress:
 def run(quick: bool = False, seconds: int | None = None, output_dir: Path | None = None,
         say: Callable[[str], None] | None = None) -> tuple[dict[str, Any], dict[str, Path]]:
     say = say or Progress()
-    plan = Plan.quick(seconds) if quick else Plan.full(seconds)
+    plan = BenchPlan.quick(seconds) if quick else BenchPlan.full(seconds)
     started = datetime.now(UTC)
     git = environment.git_state()
     directory = output_dir or environment.REPO / "reports" / "bench" / f"{started:%Y%m%dT%H%M%SZ}-{git['short']}"
@@ -93,7 +93,7 @@ def run(quick: bool = False, seconds: int | None = None, output_dir: Path | None
     return results, written
 
 
-def measure(target: Target, plan: Plan, results: dict[str, Any], say: Callable[[str], None]) -> None:
+def measure(target: BenchDatabase, plan: BenchPlan, results: dict[str, Any], say: Callable[[str], None]) -> None:
     ingest = make_conninfo(target.owner_url, options="-c role=outbox_ingest")
     pgbench = bench_pgbench.find_pgbench()
     results["baseline"], results["enqueue"] = [], []
@@ -122,10 +122,10 @@ def measure(target: Target, plan: Plan, results: dict[str, Any], say: Callable[[
             pool = max(2000, int(2 * best * plan.seconds))
             say(f"dispatch: batch {batch}, {workers} workers for {plan.seconds} s (seeding {pool:,} items)")
             bench_dispatch.seed(target.owner_url, pool)
-            outcome = bench_dispatch.run(target.owner_url, workers, batch, plan.seconds, pool)
-            best = max(best, outcome.items_per_second)
-            say(f"dispatch: batch {batch}, {workers} workers: {outcome.items_per_second:.0f} items/s")
-            results["dispatch"].append(outcome.as_json())
+            dispatched = bench_dispatch.run(target.owner_url, workers, batch, plan.seconds, pool)
+            best = max(best, dispatched.items_per_second)
+            say(f"dispatch: batch {batch}, {workers} workers: {dispatched.items_per_second:.0f} items/s")
+            results["dispatch"].append(dispatched.as_json())
 
     # The same batch-1 loop from pgbench, a C client: tells the cost of the Python workers from the server's.
     pool = max(2000, int(2 * best * plan.seconds))
@@ -143,50 +143,31 @@ def measure(target: Target, plan: Plan, results: dict[str, Any], say: Callable[[
 
 
 def _truncate(owner_url: str) -> None:
-    """As owner, between runs: each run starts from empty tables."""
+    """As owner, between runs: each run starts from empty tables, the baseline's and every table of
+    the package (read from the catalog, the key register included)."""
     with db.connection(owner_url, application_name="outbox bench seed", autocommit=True) as conn:
-        conn.execute("TRUNCATE outbox_bench.baseline_insert, payment_outbox.payment_outbox_pending, "
-                     "payment_outbox.payment_outbox_attempts, payment_outbox.participant_outbox_sequences")
+        scratch.empty_package_tables(conn, "outbox_bench.baseline_insert")
 
 
 @contextmanager
-def target_database(say: Callable[[str], None]) -> Iterator[Target]:
+def target_database(say: Callable[[str], None]) -> Iterator[BenchDatabase]:
     """A migrated scratch database on DATABASE_URL's server or on a throwaway cluster."""
-    url = os.environ.get("DATABASE_URL")
-    if url:
-        with _scratch(url, None, say, "DATABASE_URL") as target:
-            yield target
-        return
-    say("starting an embedded PostgreSQL cluster (fsync on)")
-    with cluster.EmbeddedCluster() as embedded, _scratch(embedded.database_url, embedded, say, "embedded") as target:
-        yield target
-
-
-@contextmanager
-def _scratch(server_url: str, embedded: cluster.EmbeddedCluster | None, say: Callable[[str], None],
-             where: str) -> Iterator[Target]:
-    name = f"outbox_bench_{os.getpid()}_{uuid.uuid4().hex[:8]}"
-    with db.connection(server_url, application_name="outbox bench", autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    try:
-        owner_url = make_conninfo(server_url, dbname=name)
-        say(f"migrating scratch database {name}")
-        migrate_mod.migrate(owner_url, say=lambda line: None)
-        with db.connection(owner_url, application_name="outbox bench setup", autocommit=True) as conn:
-            # pgbench and the worker threads act as the runtime roles through SET ROLE / -c role=.
-            for role in RUNTIME_ROLES:
-                conn.execute(sql.SQL("GRANT {} TO CURRENT_USER").format(sql.Identifier(role)))
-            conn.execute(db.named_sql("bench_baseline_table"))
-            superuser = conn.execute("SELECT rolsuper FROM pg_roles WHERE rolname = current_user").fetchone()
-        settings = environment.server_settings(owner_url)
-        admin_url = (embedded.url(user=cluster.SUPERUSER, database=name) if embedded
-                     else owner_url if superuser and superuser[0] else None)
-        described = (f"{where} PostgreSQL {settings.get('server_version_num')}, fsync {settings.get('fsync')}, "
-                     f"synchronous_commit {settings.get('synchronous_commit')}, {os.cpu_count()} CPUs")
-        yield Target(where=described, owner_url=owner_url, admin_url=admin_url, settings=settings)
-    finally:
-        with db.connection(server_url, application_name="outbox bench", autocommit=True) as conn:
-            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+    if not os.environ.get("DATABASE_URL"):
+        say("starting an embedded PostgreSQL cluster (fsync on)")
+    with scratch.server() as server:
+        say("migrating a scratch database")
+        with scratch.database(server.url, "outbox_bench") as owner_url:
+            with db.connection(owner_url, application_name="outbox bench setup", autocommit=True) as conn:
+                conn.execute(db.named_sql("bench_baseline_table"))
+                superuser = conn.execute("SELECT rolsuper FROM pg_roles WHERE rolname = current_user").fetchone()
+            settings = environment.server_settings(owner_url)
+            name = conninfo_to_dict(owner_url)["dbname"]
+            admin_url = (server.cluster.url(user=cluster.SUPERUSER, database=str(name)) if server.cluster
+                         else owner_url if superuser and superuser[0] else None)
+            described = (f"{server.where} PostgreSQL {settings.get('server_version_num')}, fsync "
+                         f"{settings.get('fsync')}, synchronous_commit {settings.get('synchronous_commit')}, "
+                         f"{os.cpu_count()} CPUs")
+            yield BenchDatabase(where=described, owner_url=owner_url, admin_url=admin_url, settings=settings)
 
 
 def main(quick: bool, seconds: int | None, output_dir: Path | None) -> int:

@@ -16,9 +16,9 @@ import psycopg
 
 from runner import db
 from runner.bench.pgbench import percentile
+from runner.client import Client
 
-ENQUEUE = ("SELECT outbox_id FROM payment_outbox.enqueue_payment_outbox(%s, %s, %s, 'SEPA', "
-           "'{\"amount\": 100, \"currency\": \"EUR\"}'::jsonb)")
+PAYLOAD = {"amount": 100, "currency": "EUR"}
 
 
 @dataclass(frozen=True)
@@ -40,8 +40,8 @@ class StormResult:
 
 def _call(conn: psycopg.Connection, instruction_id: str, participant_id: str, key: str) -> tuple[float, str]:
     began = time.perf_counter()
-    row = conn.execute(ENQUEUE, (instruction_id, participant_id, key), prepare=True).fetchone()
-    return (time.perf_counter() - began) * 1000.0, str(row[0]) if row else ""
+    enqueued = Client(conn, prepare=True).enqueue(instruction_id, participant_id, key, "SEPA", PAYLOAD)
+    return (time.perf_counter() - began) * 1000.0, str(enqueued.outbox_id)
 
 
 def single_calls(url: str, count: int) -> list[float]:

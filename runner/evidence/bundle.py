@@ -15,32 +15,21 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from psycopg import sql
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
+from psycopg.conninfo import conninfo_to_dict
 
-from runner import cluster, db, environment, migrate
+from runner import db, environment, scratch
 from runner.evidence import guardrails, manifest, privileges, proof_results, role_usage
 from runner.evidence import summary as summary_mod
 
 REPO = environment.REPO
-EXPECTED_REPORTS = ("proofs", "phase4", "phase5", "isolation", "history")
 DEFAULT_SELECTION = ("tests",)
 EVIDENCE_TEST = "tests/evidence/test_evidence.py"
-
-
-@dataclass
-class Target:
-    server_url: str
-    cluster: cluster.EmbeddedCluster | None
-    where: str
 
 
 @dataclass
@@ -59,29 +48,6 @@ class Run:
     scratch_database: str = ""
 
 
-@contextmanager
-def target_server() -> Iterator[Target]:
-    url = os.environ.get("DATABASE_URL")
-    if url:
-        yield Target(server_url=url, cluster=None, where="DATABASE_URL")
-        return
-    with cluster.EmbeddedCluster() as embedded:
-        yield Target(server_url=embedded.database_url, cluster=embedded, where="embedded cluster")
-
-
-@contextmanager
-def scratch_database(server_url: str) -> Iterator[str]:
-    """A database of this run's own, dropped at the end: the data DATABASE_URL names is never touched."""
-    name = f"outbox_evidence_{os.getpid()}_{uuid.uuid4().hex[:8]}"
-    with db.connection(server_url, application_name="outbox evidence", autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    try:
-        yield make_conninfo(server_url, dbname=name)
-    finally:
-        with db.connection(server_url, application_name="outbox evidence", autocommit=True) as conn:
-            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
-
-
 def build(pytest_args: list[str] | None = None, reports_root: Path = REPO / "reports",
           say: Callable[[str], None] = print) -> tuple[Path, bool]:
     """Write a bundle; returns its directory and whether everything passed."""
@@ -96,7 +62,7 @@ def build(pytest_args: list[str] | None = None, reports_root: Path = REPO / "rep
         except Exception as exc:  # the bundle records any failure; evidence of failure is evidence
             run.errors.append(f"{type(exc).__name__}: SQLSTATE {db.sqlstate(exc)}: {exc}"
                               if db.sqlstate(exc) else f"{type(exc).__name__}: {exc}")
-        collected = _collect_reports(Path(staging), run)
+        collected = _collect_reports(Path(staging), run.bundle / "proofs")
     return run.bundle, _finish(run, git, collected, say)
 
 
@@ -114,34 +80,32 @@ def _database_phase(run: Run, selection: list[str], staging: Path, say: Callable
     run.checks.append(guardrails.sqlfluff(run.bundle / "guardrails" / "sqlfluff.txt"))
     run.commands.append("python -m sqlfluff lint sql runner/sql")
     run.checks.append(_code_scan(run.bundle / "role_usage"))
-    with target_server() as target, scratch_database(target.server_url) as url:
-        run.where, run.scratch_database = target.where, conninfo_to_dict(url).get("dbname", "")
+    with scratch.server() as server, scratch.database(server.url, "outbox_evidence", prepared=False) as url:
+        run.where, run.scratch_database = server.where, str(conninfo_to_dict(url).get("dbname", ""))
         run.snapshots.append(privileges.snapshot(url, "before_migrate"))
         _migrate(url, run)
         run.snapshots.append(privileges.snapshot(url, "after_migrate"))
         run.settings = environment.server_settings(url)
         run.checks.extend(guardrails.static_guardrails(url))
         say("evidence: guardrails " + ", ".join(f"{g.name} {g.status}" for g in run.checks))
-        run.pytest_exit = _run_pytest(run, selection, _pytest_env(url, target, staging))
+        run.pytest_exit = _run_pytest(run, selection, _pytest_env(url, server, staging))
         run.snapshots.append(privileges.snapshot(url, "after_proofs"))
 
 
 def _migrate(url: str, run: Run) -> None:
     lines: list[str] = []
-    migrate.migrate(url, say=lines.append)
-    with db.connection(url, application_name="outbox evidence", autocommit=True) as conn:
-        conn.execute(db.named_sql("grant_runtime_roles_to_login"))
-    lines.append("granted the runtime roles to the login (runner/sql/grant_runtime_roles_to_login.sql), "
-                 "as tests/conftest.py does, so the proofs can SET ROLE")
+    scratch.prepare(url, say=lines.append)
+    lines.append("granted the runtime roles to the login (runner/scratch.py, as for every scratch database), "
+                 "so the proofs can SET ROLE")
     (run.bundle / "proofs" / "migrate.log").write_text("\n".join(lines) + "\n")
-    run.commands += ["outbox migrate (on the scratch database)", "runner/sql/grant_runtime_roles_to_login.sql"]
+    run.commands += ["outbox migrate (on the scratch database)", "GRANT <each runtime role> TO CURRENT_USER"]
 
 
-def _pytest_env(url: str, target: Target, staging: Path) -> dict[str, str]:
+def _pytest_env(url: str, server: scratch.Server, staging: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("OUTBOX_TEST_")}
     env.update(OUTBOX_TEST_DATABASE_URL=url, OUTBOX_REPORTS_DIR=str(staging))
-    if target.cluster is not None and target.cluster.workdir is not None:
-        env["OUTBOX_TEST_CLUSTER_DIR"] = str(target.cluster.workdir)
+    if server.cluster is not None and server.cluster.workdir is not None:
+        env["OUTBOX_TEST_CLUSTER_DIR"] = str(server.cluster.workdir)
     return env
 
 
@@ -182,34 +146,23 @@ def _code_scan(directory: Path) -> guardrails.Guardrail:
     )
 
 
-def _collect_reports(staging: Path, run: Run) -> dict[str, Any]:
-    """Everything the tests wrote under the reports directory, into proofs/; what was expected but missing."""
+def _collect_reports(staging: Path, into: Path) -> dict[str, Any]:
+    """Everything the proofs wrote under the reports directory, into proofs/. Expected: proofs/
+    (the records) when any test wrote a record, and every directory a record says its proof wrote
+    (ProofRecord.report_directory); missing is what was expected and is not there."""
     present: dict[str, list[str]] = {}
-    for name in EXPECTED_REPORTS:
-        source = staging / name
-        if not source.is_dir():  # a writer that ignored OUTBOX_REPORTS_DIR: take its files from this run only
-            source = _recent_copy(REPO / "reports" / name, staging / f"_recent_{name}", run.started)
-        if source is not None and any(source.rglob("*")):
-            present[name] = _copy_tree(source, run.bundle / "proofs" / ("records" if name == "proofs" else name))
-    for other in sorted(p for p in staging.iterdir() if p.name not in EXPECTED_REPORTS and not p.name.startswith("_")):
-        destination = run.bundle / "proofs" / other.name
-        if other.is_dir():
-            present[other.name] = _copy_tree(other, destination)
+    for source in sorted(p for p in staging.iterdir()):
+        destination = into / ("records" if source.name == "proofs" else source.name)
+        if source.is_dir():
+            if any(source.rglob("*")):
+                present[source.name] = _copy_tree(source, destination)
         else:
-            shutil.copy2(other, destination)
-            present[other.name] = [other.name]
-    return {"present": present, "missing": [name for name in EXPECTED_REPORTS if name not in present]}
-
-
-def _recent_copy(source: Path, destination: Path, since: datetime) -> Path | None:
-    if not source.is_dir():
-        return None
-    for path in source.rglob("*"):
-        if path.is_file() and path.stat().st_mtime >= since.timestamp():
-            target = destination / path.relative_to(source)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(path, target)
-    return destination if destination.is_dir() else None
+            shutil.copy2(source, destination)
+            present[source.name] = [source.name]
+    records = [json.loads(path.read_text()) for path in sorted((staging / "proofs").glob("*.json"))]
+    expected = {"proofs"} if records else set()
+    expected.update(name for record in records for name in record.get("reports", []))
+    return {"present": present, "missing": sorted(expected - present.keys())}
 
 
 def _copy_tree(source: Path, destination: Path) -> list[str]:
@@ -222,7 +175,7 @@ def _finish(run: Run, git: dict[str, Any], collected: dict[str, Any], say: Calla
     proofs = proof_results.read(run.bundle / "proofs" / "junit.xml", run.bundle / "proofs" / "records", run.bundle)
     for check in run.checks:
         (run.bundle / "guardrails" / f"{check.name}.json").write_text(json.dumps(check.as_json(), indent=2) + "\n")
-    passed = (not run.errors and run.pytest_exit == 0 and proofs.passed
+    passed = (not run.errors and run.pytest_exit == 0 and proofs.passed and not collected["missing"]
               and all(check.status == "PASS" for check in run.checks))
     document = _run_json(run, git, proofs, collected, passed)
     (run.bundle / "run.json").write_text(json.dumps(document, indent=2) + "\n")

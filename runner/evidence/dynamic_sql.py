@@ -44,7 +44,7 @@ def tokens(body: str) -> list[Token]:
     """The tokens of plpgsql or SQL text, comments dropped; a dollar-quoted string stays one token."""
     found = []
     for match in TOKEN.finditer(body):
-        kind = match.lastgroup if match.lastgroup != "tag" else "dollar"
+        kind = match.lastgroup if match.lastgroup not in (None, "tag") else "dollar"
         if match.group("dollar"):
             kind = "dollar"
         if kind != "comment":

@@ -11,12 +11,12 @@ from typing import Any
 
 import psycopg
 
-from runner import db
+from runner import db, environment, package
 from runner.evidence import dynamic_sql
 from runner.harness import sqlproof
 
 DECLARED_PRIVILEGES = sqlproof.PROOF_DIR / "_declared_privileges.sql"
-REPO = db.PACKAGE_SQL_DIR.parent
+REPO = environment.REPO
 PACKAGE_DIRS = ("roles", "tables", "views", "functions")
 
 
@@ -37,7 +37,7 @@ class Guardrail:
 
 def static_guardrails(url: str) -> list[Guardrail]:
     with db.connection(url, application_name="outbox evidence guardrails") as conn:
-        counts = conn.execute(db.named_sql("package_object_counts")).fetchone()
+        counts = db.first_row(conn.execute(db.named_sql("package_object_counts")))
         found = [
             _from_query(conn, "security_definer_search_path",
                         "every SECURITY DEFINER function pins search_path, pg_temp named last",
@@ -63,7 +63,7 @@ def dynamic_sql_guardrail(conn: psycopg.Connection) -> Guardrail:
     bodies = conn.execute(db.named_sql("plpgsql_bodies")).fetchall()
     for function_name, body in bodies:
         statements.extend(dynamic_sql.execute_statements(f"pg_proc {function_name}", body))
-    files = [path for directory in PACKAGE_DIRS for path in sorted((db.PACKAGE_SQL_DIR / directory).glob("*.sql"))]
+    files = [path for directory in PACKAGE_DIRS for path in sorted((package.sql_root() / directory).glob("*.sql"))]
     for path in files:
         statements.extend(dynamic_sql.execute_statements(path.relative_to(REPO).as_posix(), path.read_text()))
     guardrail = Guardrail(

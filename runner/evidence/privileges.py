@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from runner import db
@@ -35,7 +36,7 @@ def _tsv(header: tuple[str, ...], rows: list[tuple[str, str, str]]) -> str:
     return "".join("\t".join(row) + "\n" for row in [header, *rows])
 
 
-def diff(before: list[tuple[str, ...]], after: list[tuple[str, ...]]) -> list[str]:
+def diff(before: Sequence[tuple[str, ...]], after: Sequence[tuple[str, ...]]) -> list[str]:
     """Lines '- row' (gone) and '+ row' (new), sorted by row; empty when nothing changed."""
     gone = [("-", row) for row in set(before) - set(after)]
     new = [("+", row) for row in set(after) - set(before)]

@@ -1,7 +1,7 @@
 """A scan of runner/ and tests/ for role switching and owner connections.
 
 Every connection either switches to a runtime role (SET ROLE, role_connection(url, role),
-db.connect(..., role=...)) or stays the login it connected as: the package owner, or on the
+Client.connect(url, role), db.connect(..., role=...)) or stays the login it connected as: the package owner, or on the
 embedded cluster the superuser (`admin_url`). Owner access in tests/ is expected only where a
 fixture or helper TRUNCATEs, seeds or sets up (DDL, GRANT, migrate), where a fault proof acts on
 the server (pg_terminate_backend, LOCK TABLE, ALTER SYSTEM), or where a test reads the catalog; the
@@ -19,14 +19,15 @@ from pathlib import Path
 from typing import Any
 
 SETUP = re.compile(r"TRUNCATE|INSERT|COPY|CREATE (DATABASE|ROLE|TABLE|SCHEMA|FUNCTION|TRIGGER)|DROP (DATABASE|ROLE|SCHEMA|TRIGGER)|GRANT|REVOKE|"
-                   r"migrate\.migrate|install_helpers|create_migrated_database|drop_database", re.IGNORECASE)
+                   r"migrate\.migrate|install_helpers|create_migrated_database|drop_database|empty_package_tables|"
+                   r"scratch\.(prepare|create_database|drop_database)", re.IGNORECASE)
 # A fault proof's own action on the server: a connection that terminates a backend, holds a table
 # lock or changes a server setting. Checked after API, so a fault helper that also calls the API is
 # still flagged.
 FAULT = re.compile(r"pg_terminate_backend|pg_cancel_backend|LOCK\s+TABLE|ALTER\s+SYSTEM|pg_reload_conf", re.IGNORECASE)
 CATALOG = re.compile(r"pg_[a-z_]+|to_reg[a-z]+|schema_migrations|has_[a-z]+_privilege|current_setting|advisory")
 API = re.compile(r"(?<!['\"])payment_outbox\.(enqueue_payment_outbox|claim_outbox_batch|complete_outbox_attempt|"
-                 r"repair_zombie_attempts|list_stuck_dispatching|check_invariants)\s*\(")
+                 r"repair_zombie_attempts|list_stuck_dispatching|check_invariants)\s*\(|\bClient\s*\(")
 SET_ROLE = re.compile(r"\bSET\s+(LOCAL\s+|SESSION\s+)?ROLE\b", re.IGNORECASE)
 # The same switch made at connection start, as libpq options (outbox bench hands it to pgbench).
 ROLE_OPTION = re.compile(r"-c\s*role=")
@@ -88,10 +89,17 @@ def _classify(node: ast.AST) -> tuple[str | None, str]:
         return "role_switch", f"set_role({_arg(node, 1, 'role')})"
     if callee not in CONNECTORS:
         return None, ""
-    role = _arg(node, 1, "role") if callee == "role_connection" else _keyword(node, "role")
+    by_position = callee == "role_connection" or _is_client_connect(node)
+    role = _arg(node, 1, "role") if by_position else _keyword(node, "role")
     if role in ("None", ""):
         return "owner_connection", f"{callee}({_arg(node, 0, 'url')}) as the login of the URL"
     return "role_switch", f"{callee}(..., {role})"
+
+
+def _is_client_connect(call: ast.Call) -> bool:
+    """Client.connect(url, role, ...): runner.client's connection, its role the second argument."""
+    return (isinstance(call.func, ast.Attribute) and call.func.attr == "connect"
+            and isinstance(call.func.value, ast.Name) and call.func.value.id == "Client")
 
 
 def _arg(call: ast.Call, position: int, keyword: str) -> str:

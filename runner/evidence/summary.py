@@ -21,7 +21,8 @@ def render(run: dict[str, Any], guardrails: list[Guardrail], proofs: ProofRun, c
     lines += [f"| {_cell(r.test_id, 140)} | {r.status} | {_invariants(r)} | {r.seconds:.2f} |" for r in proofs.results]
     lines += ["", "## Reports collected", ""]
     lines += [f"- {name}: {', '.join(files) if files else 'none'}" for name, files in collected["present"].items()]
-    lines += [f"- {name}: MISSING (no file under reports/{name}/ from this run)" for name in collected["missing"]]
+    lines += [f"- {name}: MISSING (a proof record names reports/{name}/, and this run wrote no file there)"
+              for name in collected["missing"]]
     lines += [f"- proof record without a JUnit test case: {name}" for name in proofs.orphan_records]
     lines += _failures(guardrails, proofs, run.get("errors", []))
     return "\n".join(lines) + "\n"

@@ -49,7 +49,7 @@ class TerminalAttempt:
 
 
 @dataclass
-class Outcome:
+class Acknowledged:
     """Filled in by the caller inside History.operation: the value of an acknowledged operation."""
 
     value: Any = None
@@ -60,7 +60,7 @@ def is_definite(exc: BaseException) -> bool:
     the statement (autocommit: its transaction) was rolled back, except for connection failures
     (class 08) and shutdowns (57P01..57P03), which may arrive after a commit."""
     state = db.sqlstate(exc)
-    return bool(state) and not state.startswith("08") and state not in ("57P01", "57P02", "57P03")
+    return state is not None and not state.startswith("08") and state not in ("57P01", "57P02", "57P03")
 
 
 @dataclass
@@ -80,10 +80,10 @@ class History:
         return self._append(opened["process"], kind, opened["f"], value, error, invocation)
 
     @contextmanager
-    def operation(self, process: str, f: str, value: Any) -> Iterator[Outcome]:
+    def operation(self, process: str, f: str, value: Any) -> Iterator[Acknowledged]:
         """Records invoke, then ok with outcome.value, or fail/unknown from the exception (re-raised)."""
         invocation = self.invoke(process, f, value)
-        outcome = Outcome()
+        outcome = Acknowledged()
         try:
             yield outcome
         except psycopg.Error as exc:
@@ -164,7 +164,7 @@ def check(history: History, terminal: Iterable[TerminalAttempt]) -> Verdict:
     completions = [ended["value"] for _, ended in history.completed("complete")
                    if ended["type"] == OK and ended["value"]["state"] in TERMINAL]
 
-    details = {
+    details: dict[str, list[Any]] = {
         "lost": sorted([list(k), sorted(ids - terminal_items)]
                        for k, ids in known.acknowledged.items() if ids - terminal_items),
         "unexpected": sorted(list(k) for k in terminal_by_key if k not in known.attempted),

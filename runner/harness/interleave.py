@@ -29,11 +29,11 @@ from typing import Any
 
 import psycopg
 
-from runner import db
+from runner import client, db
+from runner.client import Role
 
 POLL_SECONDS = 0.005  # how often a running step is asked whether it finished or waits
 STEP_DEADLINE_SECONDS = 30.0  # a step that neither finishes nor waits on our sessions is stuck
-INVARIANT_CHECK = "SELECT invariant, detail FROM payment_outbox.check_invariants() ORDER BY invariant, detail"
 
 
 @dataclass(frozen=True)
@@ -79,7 +79,7 @@ class Spec:
 
 
 @dataclass
-class Outcome:
+class StepOutcome:
     columns: list[str] | None = None
     rows: list[tuple[Any, ...]] | None = None
     sqlstate: str | None = None
@@ -102,7 +102,7 @@ class Event:
     step: str
     session: str
     status: str  # waiting | completed | invalid
-    outcome: Outcome | None = None
+    outcome: StepOutcome | None = None
     order: int = 0  # position in the transcript
     after_wait: bool = False  # completed after it had been reported waiting
 
@@ -123,7 +123,7 @@ class PermutationResult:
     invariants: list[Invariant] = field(default_factory=list)
     seconds: float = 0.0
 
-    def outcome(self, step: str) -> Outcome | None:
+    def outcome(self, step: str) -> StepOutcome | None:
         """The result of a step that completed, None when it did not (invalid permutation)."""
         return next((e.outcome for e in self.events if e.step == step and e.status == "completed"), None)
 
@@ -161,7 +161,7 @@ class PermutationResult:
 
 def _outcome_lines(event: Event) -> list[str]:
     head = f"step {event.step}: <... completed>" if event.after_wait else f"step {event.step}:"
-    outcome = event.outcome or Outcome()
+    outcome = event.outcome or StepOutcome()
     if not outcome.ok:
         return [f"{head} ERROR {outcome.sqlstate}: {outcome.message}"]
     if outcome.columns is None:
@@ -233,7 +233,7 @@ class Probe:
 class _Call:
     def __init__(self, sql: str) -> None:
         self.sql = sql
-        self.outcome: Outcome | None = None
+        self.outcome: StepOutcome | None = None
         self.done = threading.Event()
 
 
@@ -255,11 +255,11 @@ class _SessionThread:
             try:
                 cursor = self.conn.execute(call.sql)
                 if cursor.description is None:
-                    call.outcome = Outcome()
+                    call.outcome = StepOutcome()
                 else:
-                    call.outcome = Outcome(columns=[c.name for c in cursor.description], rows=cursor.fetchall())
+                    call.outcome = StepOutcome(columns=[c.name for c in cursor.description], rows=cursor.fetchall())
             except psycopg.Error as exc:
-                call.outcome = Outcome(sqlstate=exc.sqlstate, message=_first_line(str(exc)))
+                call.outcome = StepOutcome(sqlstate=exc.sqlstate, message=_first_line(str(exc)))
             finally:
                 call.done.set()
 
@@ -268,7 +268,7 @@ class _SessionThread:
         self.calls.put(call)
         return call
 
-    def run(self, sql: str) -> Outcome:
+    def run(self, sql: str) -> StepOutcome:
         call = self.submit(sql)
         if not call.done.wait(STEP_DEADLINE_SECONDS):
             raise RuntimeError(f"session {self.session.name}: {sql!r} did not finish")
@@ -314,7 +314,7 @@ class Runner:
         owner = db.connect(self.url, application_name=f"{self.spec.name}/owner"[:63], autocommit=True)
         sessions = {s.name: _SessionThread(self.url, self.spec.name, s) for s in self.spec.sessions}
         try:
-            tables = [row[0] for row in owner.execute(db.named_sql("interleave_package_tables")).fetchall()]
+            tables = [row[0] for row in owner.execute(db.named_sql("package_tables")).fetchall()]
             return [self._permutation(owner, sessions, tables, steps) for steps in self.permutations()]
         finally:
             for session in sessions.values():
@@ -334,9 +334,9 @@ class Runner:
             session.run("ROLLBACK")  # a no-op (with a warning) when the permutation ended its transactions
         if result.invalid is None:
             result.invariants = list(self.spec.check(result, self.probe))
-            violations = self.probe.rows("outbox_readonly", INVARIANT_CHECK)
+            violations = self.probe.rows(Role.READONLY, client.queries()["check_invariants"])
             result.invariants.append(Invariant("check_invariants() is empty", want=[],
-                                               have=[list(row) for row in violations]))
+                                               have=sorted([row[0], row[3]] for row in violations)))
         result.seconds = time.monotonic() - started
         return result
 
@@ -389,8 +389,8 @@ class Runner:
         others = [pid for pid in session_pids if pid != session.pid]
         deadline = time.monotonic() + STEP_DEADLINE_SECONDS
         while not call.done.wait(POLL_SECONDS):
-            blocked = owner.execute(db.named_sql("interleave_session_blocked"),
-                                    {"pid": session.pid, "session_pids": others}).fetchone()[0]
+            blocked = db.first_row(owner.execute(db.named_sql("interleave_session_blocked"),
+                                                 {"pid": session.pid, "session_pids": others}))[0]
             if blocked and not call.done.is_set():
                 return True
             if time.monotonic() > deadline:

@@ -14,15 +14,16 @@ from pathlib import Path
 
 import psycopg
 
-from runner import db
+from runner import db, package
+from runner.client import Client
 
-PROOF_DIR = db.PACKAGE_SQL_DIR / "tests"
+PROOF_DIR = package.SOURCE_SQL_DIR / "tests"
 HELPERS = PROOF_DIR / "_proof_helpers.sql"
 REQUIRES = re.compile(r"^-- requires: (_[a-z0-9_]+\.sql)$", re.MULTILINE)
 
 
 @dataclass
-class ProofResult:
+class SqlProofResult:
     file: str
     passed: bool
     notices: list[str] = field(default_factory=list)
@@ -46,17 +47,16 @@ def required_files(path: Path) -> list[Path]:
     return [PROOF_DIR / name for name in REQUIRES.findall(path.read_text())]
 
 
-def run_proof(url: str, path: Path) -> ProofResult:
-    result = ProofResult(file=path.name, passed=False)
+def run_proof(url: str, path: Path) -> SqlProofResult:
+    result = SqlProofResult(file=path.name, passed=False)
     with db.connection(url, application_name=f"sqlproof {path.stem}") as conn:
-        conn.add_notice_handler(lambda notice: result.notices.append(notice.message_primary))
+        conn.add_notice_handler(lambda notice: result.notices.append(notice.message_primary or ""))
         try:
             for required in required_files(path):
                 conn.execute(required.read_text())
             conn.execute(path.read_text())
             conn.execute("RESET ROLE")
-            result.violations = [f"{invariant}: {detail}" for invariant, detail in conn.execute(
-                "SELECT invariant, detail FROM payment_outbox.check_invariants()").fetchall()]
+            result.violations = [f"{v.invariant}: {v.detail}" for v in Client(conn).check_invariants()]
             result.passed = not result.violations
         except psycopg.Error as exc:
             result.error = str(exc).strip()

@@ -1,4 +1,14 @@
--- Bench only, as owner: history of finished items, two ledger rows each (DISPATCHING, DISPATCHED).
+-- Bench only, as owner: history of finished items, two ledger rows each (DISPATCHING, DISPATCHED),
+-- each key registered as enqueue would register it.
+WITH registered AS (
+    INSERT INTO payment_outbox.payment_outbox_idempotency_keys (instruction_id, idempotency_key, outbox_id)
+    SELECT
+        'bench-history-' || item.n AS instruction_id,
+        'key-' || item.n AS idempotency_key,
+        md5('bench-history-' || item.n)::uuid AS outbox_id
+    FROM generate_series(%(first)s::integer, %(last)s::integer) AS item (n)
+)
+
 INSERT INTO payment_outbox.payment_outbox_attempts (
     outbox_id, instruction_id, participant_id, sequence_id, idempotency_key, rail_type,
     payload_sha256, item_created_at, attempt_no, state, claimed_at, completed_at, worker_id, latency_ms

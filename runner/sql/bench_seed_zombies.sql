@@ -1,4 +1,5 @@
--- Bench only, as owner: %(count)s items in flight whose worker went silent an hour ago.
+-- Bench only, as owner: %(count)s items in flight whose worker went silent an hour ago, each key
+-- registered as enqueue would register it.
 WITH allocator AS (
     INSERT INTO payment_outbox.participant_outbox_sequences (participant_id, next_sequence_id)
     VALUES (%(participant_id)s, %(count)s + 1)
@@ -25,6 +26,15 @@ zombie AS (
         now() - interval '1 hour' AS claimed_at
     FROM generate_series(1, %(count)s) AS n
     RETURNING *
+),
+
+registered AS (
+    INSERT INTO payment_outbox.payment_outbox_idempotency_keys (instruction_id, idempotency_key, outbox_id)
+    SELECT
+        z.instruction_id,
+        z.idempotency_key,
+        z.outbox_id
+    FROM zombie AS z
 )
 
 INSERT INTO payment_outbox.payment_outbox_attempts (

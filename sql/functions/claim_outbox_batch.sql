@@ -22,10 +22,7 @@ AS $$
 #variable_conflict use_column
 BEGIN
     PERFORM payment_outbox._require_argument('worker_id', p_worker_id);
-    IF p_batch_size IS NULL OR p_batch_size < 1 THEN
-        RAISE EXCEPTION 'batch size must be at least 1, got %', coalesce(p_batch_size::text, 'null')
-            USING ERRCODE = 'PO012';
-    END IF;
+    PERFORM payment_outbox._require_batch_size(p_batch_size);
 
     RETURN QUERY
     WITH claimed AS (

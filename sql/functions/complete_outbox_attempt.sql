@@ -18,6 +18,7 @@ DECLARE
     v_item payment_outbox.payment_outbox_pending%ROWTYPE;
     v_state payment_outbox.outbox_attempt_state := p_state;
     v_attempt_no integer;
+    v_completed_at timestamptz;
 BEGIN
     IF p_state IS NULL OR p_state NOT IN ('DISPATCHED', 'FAILED', 'RETRYABLE') THEN
         RAISE EXCEPTION 'completion state must be DISPATCHED, FAILED or RETRYABLE, got %',
@@ -47,6 +48,7 @@ BEGIN
     IF v_item.outbox_id IS NULL THEN
         PERFORM payment_outbox._reject_completion(p_outbox_id, p_attempt_no);
     END IF;
+    v_completed_at := clock_timestamp();
 
     INSERT INTO payment_outbox.payment_outbox_attempts (
         outbox_id, instruction_id, participant_id, sequence_id, idempotency_key, rail_type,
@@ -56,9 +58,9 @@ BEGIN
     VALUES (
         v_item.outbox_id, v_item.instruction_id, v_item.participant_id, v_item.sequence_id,
         v_item.idempotency_key, v_item.rail_type, v_item.payload_sha256, v_item.created_at,
-        v_attempt_no, v_state, v_item.claimed_at, clock_timestamp(), v_item.worker_id,
+        v_attempt_no, v_state, v_item.claimed_at, v_completed_at, v_item.worker_id,
         p_error_code, p_error_message, p_rail_reference,
-        round(greatest(extract(EPOCH FROM clock_timestamp() - v_item.claimed_at) * 1000, 0), 3)
+        payment_outbox._latency_ms(v_item.claimed_at, v_completed_at)
     );
 
     IF v_state = 'RETRYABLE' THEN

@@ -17,11 +17,7 @@ SET search_path = pg_catalog, payment_outbox, pg_temp
 AS $$
 #variable_conflict use_column
 BEGIN
-    IF p_threshold_seconds IS NULL OR p_threshold_seconds < 0 THEN
-        RAISE EXCEPTION 'threshold must be a non-negative number of seconds, got %',
-            coalesce(p_threshold_seconds::text, 'null')
-            USING ERRCODE = 'PO013';
-    END IF;
+    PERFORM payment_outbox._require_threshold(p_threshold_seconds);
     RETURN QUERY
     SELECT
         f.outbox_id, f.participant_id, f.sequence_id, f.rail_type, f.attempt_no, f.worker_id,

@@ -20,15 +20,8 @@ AS $$
 DECLARE
     v_max_attempt_count integer := payment_outbox._max_attempt_count();
 BEGIN
-    IF p_threshold_seconds IS NULL OR p_threshold_seconds < 0 THEN
-        RAISE EXCEPTION 'threshold must be a non-negative number of seconds, got %',
-            coalesce(p_threshold_seconds::text, 'null')
-            USING ERRCODE = 'PO013';
-    END IF;
-    IF p_batch_size IS NULL OR p_batch_size < 1 THEN
-        RAISE EXCEPTION 'batch size must be at least 1, got %', coalesce(p_batch_size::text, 'null')
-            USING ERRCODE = 'PO012';
-    END IF;
+    PERFORM payment_outbox._require_threshold(p_threshold_seconds);
+    PERFORM payment_outbox._require_batch_size(p_batch_size);
 
     RETURN QUERY
     WITH zombie AS (
@@ -49,7 +42,8 @@ BEGIN
             CASE
                 WHEN z.new_attempt_no >= v_max_attempt_count THEN 'FAILED'
                 ELSE 'ZOMBIE_REQUEUE'
-            END::payment_outbox.outbox_attempt_state AS new_state
+            END::payment_outbox.outbox_attempt_state AS new_state,
+            clock_timestamp() AS completed_at
         FROM zombie AS z
     ),
 
@@ -82,9 +76,9 @@ BEGIN
         SELECT
             d.outbox_id, d.instruction_id, d.participant_id, d.sequence_id, d.idempotency_key,
             d.rail_type, d.payload_sha256, d.created_at, d.new_attempt_no, d.new_state, d.claimed_at,
-            clock_timestamp(), d.worker_id, 'ZOMBIE',
+            d.completed_at, d.worker_id, 'ZOMBIE',
             format('DISPATCHING attempt %s had no completion after %s seconds', d.attempt_no, p_threshold_seconds),
-            round(greatest(extract(EPOCH FROM clock_timestamp() - d.claimed_at) * 1000, 0), 3)
+            payment_outbox._latency_ms(d.claimed_at, d.completed_at)
         FROM decided AS d
     )
 

@@ -35,12 +35,26 @@ from contextlib import ExitStack
 
 import psycopg
 import pytest
-from psycopg.types.json import Jsonb
 
+from runner.client import Client, Role
 from tests.conftest import Database
+from tests.helpers import api
 from tests.helpers.lock_waits import WaitSampler, wait_until_blocked
-from tests.helpers.phase5 import Instruction, check_invariants_empty, claim, complete, enqueue
-from tests.helpers.sessions import Session, Together, open_sessions, session_names, sqlstates, timings
+from tests.helpers.phase5 import (
+    Instruction,
+    check_invariants_empty,
+    claim,
+    complete,
+    enqueue,
+)
+from tests.helpers.sessions import (
+    RaceSession,
+    Together,
+    open_sessions,
+    session_names,
+    sqlstates,
+    timings,
+)
 from tests.helpers.support import ProofRecord, role_connection
 
 pytestmark = pytest.mark.proof
@@ -54,19 +68,10 @@ CONTROL = Instruction("instr-claim-control", "bank-claim", "claim-control", "sep
 
 
 def seed_queue(url: str) -> set[str]:
-    with role_connection(url, "outbox_ingest", name="phase5/claim-race/seed", autocommit=False) as conn:
-        with conn.cursor() as cur:
-            cur.executemany(
-                "SELECT outbox_id::text FROM payment_outbox.enqueue_payment_outbox(%s, %s, %s, 'sepa', %s)",
-                [(f"claim-instr-{n}", f"bank-claim-{n % 4}", f"claim-key-{n}", Jsonb({"n": n})) for n in range(ITEMS)],
-                returning=True,
-            )
-            ids = set()
-            while True:
-                ids.add(cur.fetchone()[0])
-                if not cur.nextset():
-                    break
-        conn.commit()
+    with Client.connect(url, Role.INGEST, name="phase5/claim-race/seed", autocommit=False) as client:
+        ids = {str(row.outbox_id) for row in client.enqueue_many(
+            (f"claim-instr-{n}", f"bank-claim-{n % 4}", f"claim-key-{n}", "sepa", {"n": n}) for n in range(ITEMS))}
+        client.conn.commit()
     return ids
 
 
@@ -101,7 +106,7 @@ class Race:
         self.errors: list[tuple[str, int, str | None, str]] = []
         self.max_rounds = ITEMS // BATCH + claimers + 2
 
-    def run(self, session: Session) -> int:
+    def run(self, session: RaceSession) -> int:
         for number in range(self.max_rounds):
             self.rounds.wait()  # release this round's claims together
             try:
@@ -140,10 +145,9 @@ def test_claim_race(clean_database: Database, proof: ProofRecord) -> None:
             outcomes = Together(claimers, race.run).start().outcomes()
         elapsed = time.perf_counter() - started
 
-    with role_connection(url, "outbox_readonly", name="phase5/claim-race/in-flight") as conn:
-        in_flight = {row[0]: (row[1], row[2]) for row in conn.execute(
-            "SELECT outbox_id::text, worker_id, attempt_no FROM payment_outbox.payment_outbox_in_flight").fetchall()}
-        due_now = conn.execute("SELECT due_now FROM payment_outbox.payment_outbox_queue_metrics").fetchone()[0]
+    queue = api.queue(url)
+    in_flight = {str(outbox_id): (worker_id, attempt_no) for outbox_id, attempt_no, worker_id in queue["in_flight_items"]}
+    due_now = queue["due_now"]
 
     distinct_waits = sorted({w for w in sampler.waits if any(b in pids for b in w.blockers)}, key=repr)
     waits_on_claimers = [{"waiter": pids[w.pid], "locktype": w.locktype, "mode": w.mode,

@@ -36,9 +36,25 @@ import psycopg
 import pytest
 
 from tests.conftest import Database
-from tests.helpers.phase5 import (Claimed, Enqueued, Instruction, check_invariants_empty, claim, complete, enqueue,
-                          mixed_keys, queue_depth, seed)
-from tests.helpers.sessions import Outcome, Session, Together, open_sessions, session_names
+from tests.helpers.phase5 import (
+    Claimed,
+    Enqueued,
+    Instruction,
+    check_invariants_empty,
+    claim,
+    complete,
+    enqueue,
+    mixed_keys,
+    queue_depth,
+    seed,
+)
+from tests.helpers.sessions import (
+    RaceSession,
+    SessionOutcome,
+    Together,
+    open_sessions,
+    session_names,
+)
 from tests.helpers.support import ProofRecord, role_connection
 
 pytestmark = pytest.mark.proof
@@ -96,7 +112,7 @@ class Storm:
         self.progress = threading.Condition()
         self.lock = threading.Lock()
 
-    def ingest(self, session: Session, share: list[Call]) -> None:
+    def ingest(self, session: RaceSession, share: list[Call]) -> None:
         seen: dict[int, Enqueued | str] = {}
         try:
             for call in share:
@@ -115,7 +131,7 @@ class Storm:
                 self.ingesting -= 1
                 self.progress.notify_all()
 
-    def dispatch(self, session: Session) -> None:
+    def dispatch(self, session: RaceSession) -> None:
         while True:
             with self.progress:
                 done, enqueued = self.ingesting == 0, self.enqueued
@@ -172,7 +188,7 @@ def ledger_items(url: str) -> dict[str, tuple[str, str, str, int, str]]:
 
 
 def verify(proof: ProofRecord, storm: Storm, items: dict[str, tuple[str, str, str, int, str]],
-           outcomes: list[Outcome], elapsed: float) -> None:
+           outcomes: list[SessionOutcome], elapsed: float) -> None:
     calls = storm.calls
     kinds = Counter(c.kind for c in calls)
     states = Counter(r if isinstance(r, str) else "ok" for r in storm.results.values())

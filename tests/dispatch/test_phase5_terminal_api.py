@@ -17,8 +17,22 @@ import time
 import pytest
 
 from tests.conftest import Database
-from tests.helpers.phase5 import Instruction, check_invariants_empty, complete, enqueue_and_claim, ledger, queue_depth, storm_size
-from tests.helpers.sessions import open_sessions, run_together, session_names, sqlstates, timings
+from tests.helpers.phase5 import (
+    Instruction,
+    check_invariants_empty,
+    complete,
+    enqueue_and_claim,
+    ledger,
+    queue_depth,
+    storm_size,
+)
+from tests.helpers.sessions import (
+    open_sessions,
+    run_together,
+    session_names,
+    sqlstates,
+    timings,
+)
 from tests.helpers.support import ProofRecord
 
 pytestmark = pytest.mark.proof

@@ -27,8 +27,22 @@ import pytest
 
 from tests.conftest import Database
 from tests.helpers.lock_waits import wait_until_blocked
-from tests.helpers.phase5 import Instruction, check_invariants_empty, complete, enqueue_and_claim, ledger, queue_depth, storm_size
-from tests.helpers.sessions import Session, Together, session_names, sqlstates, timings
+from tests.helpers.phase5 import (
+    Instruction,
+    check_invariants_empty,
+    complete,
+    enqueue_and_claim,
+    ledger,
+    queue_depth,
+    storm_size,
+)
+from tests.helpers.sessions import (
+    RaceSession,
+    Together,
+    session_names,
+    sqlstates,
+    timings,
+)
 from tests.helpers.support import ProofRecord, role_connection
 
 pytestmark = pytest.mark.proof
@@ -59,7 +73,7 @@ def test_one_terminal_attempt_per_item_at_the_index(clean_database: Database, pr
     attempt_of = {name: 3 + n for n, name in enumerate(names)}
     state_of = {name: ("DISPATCHED", "FAILED")[n % 2] for n, name in enumerate(names)}
 
-    def write(session: Session) -> int:
+    def write(session: RaceSession) -> int:
         with session.conn.cursor() as cur:
             cur.execute(WRITE_TERMINAL_ATTEMPT, (attempt_of[session.name], state_of[session.name], session.name,
                                                  outbox_id))
@@ -69,7 +83,7 @@ def test_one_terminal_attempt_per_item_at_the_index(clean_database: Database, pr
 
     with ExitStack() as stack:
         # Owner connections: they INSERT into the ledger directly, which only the owner may do.
-        writers = [Session(name, stack.enter_context(role_connection(url, None, name=name, autocommit=False)))
+        writers = [RaceSession(name, stack.enter_context(role_connection(url, None, name=name, autocommit=False)))
                    for name in names]
         writer_pids = sorted(w.pid for w in writers)
         holder = stack.enter_context(role_connection(url, "outbox_executor", name="terminal-index/holder",

@@ -5,10 +5,11 @@ from __future__ import annotations
 import time
 
 import pytest
-from psycopg.types.json import Jsonb
 
+from runner.client import Client, Role
 from tests.conftest import Database
-from tests.helpers.support import ProofRecord, role_connection
+from tests.helpers import api
+from tests.helpers.support import ProofRecord
 
 pytestmark = pytest.mark.proof
 
@@ -18,22 +19,14 @@ CALLS = 50_000
 def test_fifty_thousand_enqueues_in_one_transaction(clean_database: Database, proof: ProofRecord) -> None:
     """One participant, the worst case: every call takes the same allocator row. Nothing a call
     takes may pile up until commit beyond what the lock table holds (64 x 100 slots here)."""
-    with role_connection(clean_database.url, "outbox_ingest", name="bulk file", autocommit=False) as conn:
+    with Client.connect(clean_database.url, Role.INGEST, name="bulk file", autocommit=False) as client:
+        conn = client.conn
         settings = dict(conn.execute(
             "SELECT name, setting FROM pg_settings WHERE name IN ('max_locks_per_transaction', 'max_connections')"
         ).fetchall())
         started = time.monotonic()
-        with conn.cursor() as cur:
-            cur.executemany(
-                "SELECT sequence_id FROM payment_outbox.enqueue_payment_outbox(%s, 'bulk-bank', %s, 'sepa', %s)",
-                [(f"bulk-{n}", f"file-7/{n}", Jsonb({"line": n})) for n in range(CALLS)],
-                returning=True,
-            )
-            sequence_ids = []
-            while True:
-                sequence_ids.append(cur.fetchone()[0])
-                if not cur.nextset():
-                    break
+        sequence_ids = [row.sequence_id for row in client.enqueue_many(
+            (f"bulk-{n}", "bulk-bank", f"file-7/{n}", "sepa", {"line": n}) for n in range(CALLS))]
         locks_held = conn.execute("SELECT count(*) FROM pg_locks WHERE pid = pg_backend_pid()").fetchone()[0]
         conn.commit()
         elapsed = time.monotonic() - started
@@ -45,8 +38,5 @@ def test_fifty_thousand_enqueues_in_one_transaction(clean_database: Database, pr
                 want={"calls": CALLS, "misplaced": []}, have={"calls": len(sequence_ids), "misplaced": misplaced[:10]})
     proof.check("locks held at commit stay far below the lock table (not one per call)", want=True,
                 have=locks_held < 100)
-    with role_connection(clean_database.url, "outbox_readonly") as conn:
-        violations = conn.execute("SELECT * FROM payment_outbox.check_invariants()").fetchall()
-        depth = conn.execute("SELECT queue_depth FROM payment_outbox.payment_outbox_queue_metrics").fetchone()[0]
-    proof.check("all items committed", want=CALLS, have=depth)
-    proof.check("check_invariants() is empty", want=[], have=violations)
+    proof.check("all items committed", want=CALLS, have=api.queue(clean_database.url)["queue_depth"])
+    proof.check("check_invariants() is empty", want=[], have=api.violations(clean_database.url))

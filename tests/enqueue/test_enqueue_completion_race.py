@@ -14,9 +14,10 @@ from concurrent.futures import ThreadPoolExecutor
 import psycopg
 import pytest
 from psycopg import IsolationLevel
-from psycopg.types.json import Jsonb
 
+from runner.client import Client, Role
 from tests.conftest import Database
+from tests.helpers import api
 from tests.helpers.support import ProofRecord, role_connection, sqlstate_of
 
 pytestmark = pytest.mark.proof
@@ -24,7 +25,6 @@ pytestmark = pytest.mark.proof
 HOLD_LOCK = 7_340_201  # advisory lock key the test holds while A waits inside its insert
 HELD = "race-held-enqueue"  # application_name of the session the trigger holds
 PAYLOAD = {"amount": "10.00", "currency": "EUR"}
-ENQUEUE = "SELECT outbox_id, sequence_id, state FROM payment_outbox.enqueue_payment_outbox(%s, %s, %s, 'sepa', %s)"
 
 def _install_hold_trigger(url: str) -> None:
     """Setup, as the owner: a test-only BEFORE INSERT trigger on the key register that makes the
@@ -58,13 +58,12 @@ def _remove_hold_trigger(url: str) -> None:
 
 def _pay_out(url: str, instruction_id: str, participant_id: str, key: str) -> str:
     """Another caller's whole payment: enqueue, claim, complete DISPATCHED. Returns its outbox_id."""
-    with role_connection(url, "outbox_ingest", name="race-other-enqueue") as conn:
-        outbox_id = conn.execute(ENQUEUE, (instruction_id, participant_id, key, Jsonb(PAYLOAD))).fetchone()[0]
-    with role_connection(url, "outbox_executor", name="race-worker") as conn:
-        claimed = conn.execute("SELECT outbox_id, attempt_no FROM payment_outbox.claim_outbox_batch('race-worker', 10)").fetchall()
-        assert [row[0] for row in claimed] == [outbox_id], f"claim: have {claimed!r}, want only {outbox_id}"
-        conn.execute("SELECT * FROM payment_outbox.complete_outbox_attempt(%s, %s, 'DISPATCHED')",
-                     (outbox_id, claimed[0][1]))
+    with Client.connect(url, Role.INGEST, name="race-other-enqueue") as client:
+        outbox_id = client.enqueue(instruction_id, participant_id, key, "sepa", PAYLOAD).outbox_id
+    with Client.connect(url, Role.EXECUTOR, name="race-worker") as client:
+        claimed = client.claim("race-worker", 10)
+        assert [row.outbox_id for row in claimed] == [outbox_id], f"claim: have {claimed!r}, want only {outbox_id}"
+        client.complete(outbox_id, claimed[0].attempt_no, "DISPATCHED")
     return str(outbox_id)
 
 
@@ -73,11 +72,8 @@ def _items_of_key(url: str, instruction_id: str, key: str) -> dict[str, object]:
         terminal = conn.execute(
             "SELECT DISTINCT outbox_id::text FROM payment_outbox.payment_outbox_attempts"
             " WHERE instruction_id = %s AND idempotency_key = %s", (instruction_id, key)).fetchall()
-        violations = conn.execute("SELECT invariant, detail FROM payment_outbox.check_invariants()").fetchall()
-    with role_connection(url, "outbox_readonly", name="race-metrics") as conn:
-        depth = conn.execute("SELECT queue_depth FROM payment_outbox.payment_outbox_queue_metrics").fetchone()[0]
-    return {"items_in_ledger": sorted(row[0] for row in terminal), "queue_depth": depth,
-            "violations": [tuple(row) for row in violations]}
+    return {"items_in_ledger": sorted(row[0] for row in terminal), "queue_depth": api.queue(url)["queue_depth"],
+            "violations": api.violations(url)}
 
 
 def _wait_until_waiting_on_advisory_lock(url: str, pid: int, timeout: float = 30.0) -> None:
@@ -104,19 +100,18 @@ def test_read_committed_enqueue_held_while_the_key_is_paid_out(clean_database: D
     try:
         with psycopg.connect(url, autocommit=True) as holder:  # setup: holds the advisory lock A waits on
             holder.execute("SELECT pg_advisory_lock(%s)", (HOLD_LOCK,))
-            with role_connection(url, "outbox_ingest", name=HELD) as held, \
+            with Client.connect(url, Role.INGEST, name=HELD) as held, \
                     ThreadPoolExecutor(max_workers=1) as pool:
-                held_pid = held.info.backend_pid
+                held_pid = held.conn.info.backend_pid
                 outcome = pool.submit(
-                    sqlstate_of, lambda: held.execute(ENQUEUE, (instruction_id, "held-bank", key, Jsonb(PAYLOAD))))
+                    sqlstate_of, lambda: held.enqueue(instruction_id, "held-bank", key, "sepa", PAYLOAD))
                 _wait_until_waiting_on_advisory_lock(url, held_pid)
                 paid = _pay_out(url, instruction_id, "other-bank", key)
                 holder.execute("SELECT pg_advisory_unlock(%s)", (HOLD_LOCK,))
                 held_sqlstate = outcome.result(timeout=60)
     finally:
         _remove_hold_trigger(url)
-    with role_connection(url, "outbox_readonly", name="race-allocator") as conn:
-        violations_after = conn.execute("SELECT invariant FROM payment_outbox.check_invariants()").fetchall()
+    violations_after = [row[0] for row in api.violations(url)]
     seen = _items_of_key(url, instruction_id, key)
     proof.observe(held_sqlstate=held_sqlstate, paid_item=paid, **seen)
     proof.check("the held call is refused as a reuse of the key (another participant's item)",
@@ -138,13 +133,13 @@ def test_repeatable_read_enqueue_with_a_snapshot_older_than_the_payment(
         late.isolation_level = IsolationLevel.REPEATABLE_READ
         late.execute("SELECT 1")  # the snapshot is taken here, before the payment below
         paid = _pay_out(url, instruction_id, other_participant, key)
-        first = sqlstate_of(lambda: late.execute(ENQUEUE, (instruction_id, "same-bank", key, Jsonb(PAYLOAD))))
+        first = sqlstate_of(lambda: Client(late).enqueue(instruction_id, "same-bank", key, "sepa", PAYLOAD))
         late.rollback()
         retried_state = None
         try:
-            row = late.execute(ENQUEUE, (instruction_id, "same-bank", key, Jsonb(PAYLOAD))).fetchone()
+            row = Client(late).enqueue(instruction_id, "same-bank", key, "sepa", PAYLOAD)
             late.commit()
-            retried = (str(row[0]), row[2])
+            retried = (str(row.outbox_id), row.state)
         except psycopg.Error as exc:
             late.rollback()
             retried, retried_state = None, exc.sqlstate

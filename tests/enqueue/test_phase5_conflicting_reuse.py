@@ -20,8 +20,21 @@ import pytest
 from psycopg.types.json import Jsonb
 
 from tests.conftest import Database
-from tests.helpers.phase5 import Instruction, check_invariants_empty, claim, complete, enqueue, storm_size
-from tests.helpers.sessions import open_sessions, run_together, session_names, sqlstates, timings
+from tests.helpers.phase5 import (
+    Instruction,
+    check_invariants_empty,
+    claim,
+    complete,
+    enqueue,
+    storm_size,
+)
+from tests.helpers.sessions import (
+    open_sessions,
+    run_together,
+    session_names,
+    sqlstates,
+    timings,
+)
 from tests.helpers.support import ProofRecord, role_connection
 
 pytestmark = pytest.mark.proof

@@ -31,6 +31,10 @@ def test_planted_failure(proof):
     proof.check("planted invariant: one pending row per key", want=1, have=2)
 
 
+def test_planted_report_never_written(proof):
+    proof.report_directory("planted_report")  # says it writes a report there, then writes nothing
+
+
 def test_planted_grant(database):
     with psycopg.connect(database.url, autocommit=True) as conn:
         conn.execute("GRANT SELECT ON payment_outbox.payment_outbox_pending TO outbox_auditor")
@@ -75,6 +79,8 @@ def test_bundle_holds_everything_and_verifies(pristine: tuple[Path, subprocess.C
     proof.observe(bundle=bundle.name, build_tail=build.stdout[-400:] + build.stderr[-400:], records=records)
     proof.check("evidence exits 0", want=0, have=build.returncode)
     proof.check("run.json says PASSED", want="PASSED", have=run["status"])
+    proof.check("a PASSED bundle names nothing MISSING", want=([], False),
+                have=(run["reports_missing"], "MISSING" in (bundle / "summary.md").read_text()))
     proof.check("every guardrail ran and passed", want={name: "PASS" for name in GUARDRAILS}, have=run["guardrails"])
     proof.check("run.json records the environment", want=[], have=[
         key for key in ("started_utc", "ended_utc", "git", "commands", "random_seeds", "versions", "server", "host")
@@ -145,7 +151,9 @@ def test_failed_proof_makes_a_complete_bundle_that_says_failed(server: Server, t
     proof.check("evidence exits non-zero", want=1, have=build.returncode)
     proof.check("run.json says FAILED", want="FAILED", have=run["status"])
     proof.check("planted failure and privilege_matrix (seeing the planted grant) fail; the grant itself passes",
-                want={"FAILED": 2, "PASSED": 1}, have=run["proofs"])
+                want={"FAILED": 2, "PASSED": 2}, have=run["proofs"])
+    proof.check("the report a record names and nobody wrote is MISSING", want=(["planted_report"], True),
+                have=(run["reports_missing"], "- planted_report: MISSING" in summary))
     proof.check("the SQL proof names the planted grant", want=True,
                 have="SELECT outbox_auditor ON table payment_outbox_pending" in summary)
     proof.check("the record holds the failed invariant", want=[{"name": "planted invariant: one pending row per key",

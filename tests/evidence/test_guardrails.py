@@ -15,7 +15,7 @@ pytestmark = pytest.mark.proof
 
 # Each statement breaks one guardrail; run as the owner on a scratch database of this module's own.
 VIOLATIONS = [
-    "ALTER FUNCTION payment_outbox.check_invariants() RESET search_path",
+    "ALTER FUNCTION payment_outbox.list_stuck_dispatching(integer) RESET search_path",
     "GRANT EXECUTE ON FUNCTION payment_outbox._retry_delay(integer) TO PUBLIC",
     """CREATE FUNCTION payment_outbox.planted_dynamic(p_table text) RETURNS void LANGUAGE plpgsql AS $$
        BEGIN
@@ -58,7 +58,7 @@ def test_the_package_passes_every_guardrail(database: Database, proof: ProofReco
 
 def test_each_planted_violation_is_named(violated: Database, proof: ProofRecord) -> None:
     found = offenders(guardrails.static_guardrails(violated.url))
-    proof.check("SECURITY DEFINER without search_path", want=[("payment_outbox.check_invariants()", "no SET clause")],
+    proof.check("SECURITY DEFINER without search_path", want=[("payment_outbox.list_stuck_dispatching(integer)", "no SET clause")],
                 have=found["security_definer_search_path"])
     proof.check("PUBLIC EXECUTE", want=["payment_outbox._retry_delay(integer)"],
                 have=[o for o, _ in found["public_execute"]])

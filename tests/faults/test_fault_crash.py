@@ -19,11 +19,11 @@ import pytest
 
 from runner.harness import history as history_mod
 from runner.worker import Worker
-from tests.helpers import api
 from tests.conftest import Database, Server
+from tests.helpers import api
 from tests.helpers.fakerail import FakeRail
 from tests.helpers.load import Load, enqueue_recorded, rail_policy, work_recorded
-from tests.helpers.support import REPORTS, ProofRecord, role_connection
+from tests.helpers.support import ProofRecord, role_connection
 
 pytestmark = pytest.mark.proof
 
@@ -103,7 +103,7 @@ def test_crash_in_the_middle_of_a_mixed_load(crashable_server: Server, crash_dat
     with role_connection(url, "outbox_auditor", name="auditor") as conn:
         terminal = history_mod.read_terminal_attempts(conn)
     verdict = history_mod.check(history, terminal)
-    path = history_mod.write(history, verdict, REPORTS / "history")
+    path = history_mod.write(history, verdict, proof.report_directory("history"))
     print(verdict.line(history.name))
     per_key = rail.calls_per_key()
     proof.observe(history=verdict.counts, history_file=path.name, rail_calls=sum(per_key.values()),

@@ -15,10 +15,15 @@ from typing import Any
 import psycopg
 import pytest
 
-from tests.helpers import api
 from tests.conftest import Database, Server
-from tests.helpers.faults import (ABSENT_STANDBY, commits_wait_for_a_standby, terminate_backend, wait_for_backend,
-                          wait_for_setting)
+from tests.helpers import api
+from tests.helpers.faults import (
+    ABSENT_STANDBY,
+    commits_wait_for_a_standby,
+    terminate_backend,
+    wait_for_backend,
+    wait_for_setting,
+)
 from tests.helpers.support import ProofRecord, role_connection
 
 pytestmark = pytest.mark.proof

@@ -16,8 +16,8 @@ import pytest
 from psycopg import sql
 
 from runner.worker import RailOutcome, Worker
-from tests.helpers import api
 from tests.conftest import Database
+from tests.helpers import api
 from tests.helpers.faults import table_lock_held
 from tests.helpers.support import ProofRecord
 

@@ -11,8 +11,8 @@ import psycopg
 import pytest
 
 from runner.worker import ClaimedItem, RailError, RailOutcome, Worker
-from tests.helpers import api
 from tests.conftest import Database, Server
+from tests.helpers import api
 from tests.helpers.fakerail import FakeRail
 from tests.helpers.faults import terminate_backend
 from tests.helpers.support import ProofRecord

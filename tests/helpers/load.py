@@ -17,6 +17,7 @@ from typing import Any
 
 import psycopg
 
+from runner.client import Client, Role
 from runner.harness.history import History
 from runner.worker import ClaimedItem, RailOutcome, Worker
 from tests.helpers import api
@@ -133,12 +134,11 @@ class Load:
                 self._bump("terminal", terminal)
 
     def _repair(self, process: str) -> None:
-        with role_connection(self.url, "outbox_repair", name=process) as conn:
+        with Client.connect(self.url, Role.REPAIR, name=process) as client:
             while not self.stop.is_set():
                 if not self._abandoned.acquire(timeout=0.05):
                     continue
                 with self.history.operation(process, "repair", {"threshold_seconds": 0}) as outcome:
-                    rows = conn.execute("SELECT outbox_id, attempt_no, new_state "
-                                        "FROM payment_outbox.repair_zombie_attempts(0, 20)").fetchall()
-                    outcome.value = [[str(o), a, s] for o, a, s in rows]
+                    rows = client.repair(0, 20)
+                    outcome.value = [[str(r.outbox_id), r.attempt_no, r.new_state] for r in rows]
                 self._bump("repaired", len(rows))

@@ -8,9 +8,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import psycopg
-from psycopg.types.json import Jsonb
 
-from tests.helpers.support import ProofRecord, role_connection
+from runner.client import Client, Role
+from tests.helpers import api
+from tests.helpers.support import ProofRecord
 
 DEFAULT_STORM_SIZE = 32
 DEFAULT_SEED = 20260405
@@ -90,59 +91,42 @@ class Claimed:
 
 def enqueue(conn: psycopg.Connection, call: Instruction) -> Enqueued:
     """enqueue_payment_outbox on a connection acting as outbox_ingest."""
-    row = conn.execute(
-        "SELECT outbox_id::text, sequence_id, state FROM payment_outbox.enqueue_payment_outbox(%s, %s, %s, %s, %s)",
-        (call.instruction_id, call.participant_id, call.idempotency_key, call.rail_type, Jsonb(call.payload)),
-    ).fetchone()
-    return Enqueued(*row)
+    row = Client(conn).enqueue(call.instruction_id, call.participant_id, call.idempotency_key, call.rail_type,
+                               call.payload)
+    return Enqueued(str(row.outbox_id), row.sequence_id, row.state)
 
 
 def claim(conn: psycopg.Connection, worker_id: str, batch_size: int) -> list[Claimed]:
     """claim_outbox_batch on a connection acting as outbox_executor."""
-    rows = conn.execute(
-        "SELECT outbox_id::text, attempt_no, instruction_id, participant_id, sequence_id, idempotency_key, "
-        "rail_type, payload FROM payment_outbox.claim_outbox_batch(%s, %s)",
-        (worker_id, batch_size),
-    ).fetchall()
-    return [Claimed(*row) for row in rows]
+    return [Claimed(str(i.outbox_id), i.attempt_no, i.instruction_id, i.participant_id, i.sequence_id,
+                    i.idempotency_key, i.rail_type, i.payload) for i in Client(conn).claim(worker_id, batch_size)]
 
 
 def enqueue_and_claim(url: str, call: Instruction, worker_id: str, name: str) -> Claimed:
     """Seeds one item through the API (as outbox_ingest) and claims it (as outbox_executor)."""
-    with role_connection(url, "outbox_ingest", name=f"{name}/seed") as conn:
-        enqueued = enqueue(conn, call)
-    with role_connection(url, "outbox_executor", name=f"{name}/claim") as conn:
-        (claimed,) = claim(conn, worker_id, 10)
+    with Client.connect(url, Role.INGEST, name=f"{name}/seed") as client:
+        enqueued = enqueue(client.conn, call)
+    with Client.connect(url, Role.EXECUTOR, name=f"{name}/claim") as client:
+        (claimed,) = claim(client.conn, worker_id, 10)
     assert claimed.outbox_id == str(enqueued.outbox_id), f"claimed {claimed.outbox_id}, want {enqueued.outbox_id}"
     return claimed
 
 
 def complete(conn: psycopg.Connection, outbox_id: str, attempt_no: int, state: str) -> tuple[int, str]:
     """complete_outbox_attempt on a connection acting as outbox_executor: (attempt_no, state)."""
-    row = conn.execute(
-        "SELECT attempt_no, state::text FROM payment_outbox.complete_outbox_attempt(%s, %s, %s)",
-        (outbox_id, attempt_no, state),
-    ).fetchone()
-    return row[0], row[1]
+    row = Client(conn).complete(outbox_id, attempt_no, state)
+    return row.attempt_no, row.state
 
 
 def queue_depth(url: str) -> int:
-    with role_connection(url, "outbox_readonly", name="phase5/metrics") as conn:
-        return conn.execute("SELECT queue_depth FROM payment_outbox.payment_outbox_queue_metrics").fetchone()[0]
+    return int(api.queue(url)["queue_depth"])
 
 
 def ledger(url: str, outbox_id: str) -> list[tuple[int, str]]:
     """(attempt_no, state) of one item's ledger rows, read as outbox_auditor."""
-    with role_connection(url, "outbox_auditor", name="phase5/ledger") as conn:
-        return conn.execute(
-            "SELECT attempt_no, state::text FROM payment_outbox.payment_outbox_attempts "
-            "WHERE outbox_id = %s ORDER BY attempt_no",
-            (outbox_id,),
-        ).fetchall()
+    return [(r.attempt_no, r.state) for r in api.ledger_rows(url, outbox_id)]
 
 
 def check_invariants_empty(url: str, proof: ProofRecord) -> None:
     """The check every Phase 5 proof ends with: check_invariants(), as outbox_readonly, has no rows."""
-    with role_connection(url, "outbox_readonly", name="phase5/invariants") as conn:
-        violations = conn.execute("SELECT * FROM payment_outbox.check_invariants()").fetchall()
-    proof.check("check_invariants() returns no rows", want=[], have=[list(v) for v in violations])
+    proof.check("check_invariants() returns no rows", want=[], have=[list(v) for v in api.violations(url)])

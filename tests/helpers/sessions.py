@@ -26,7 +26,7 @@ STEP_TIMEOUT_SECONDS = 120.0
 
 
 @dataclass
-class Session:
+class RaceSession:
     """One named connection. `name` is its application_name, as pg_stat_activity shows it."""
 
     name: str
@@ -39,7 +39,7 @@ class Session:
 
 
 @dataclass
-class Outcome:
+class SessionOutcome:
     """What one session's step did: its return value, or the error it raised."""
 
     session: str
@@ -63,13 +63,13 @@ class Outcome:
 
 @contextmanager
 def open_sessions(url: str, role: str, names: Sequence[str], *,
-                  autocommit: bool = True) -> Iterator[list[Session]]:
+                  autocommit: bool = True) -> Iterator[list[RaceSession]]:
     """One connection per name, each switched to `role`, all closed at the end."""
     if not role:
         # Owner sessions are opened in the proof itself, where the role-usage scan can judge them.
         raise ValueError("open_sessions is for runtime roles; open owner connections in the proof")
     with ExitStack() as stack:
-        yield [Session(name, stack.enter_context(role_connection(url, role, name=name, autocommit=autocommit)))
+        yield [RaceSession(name, stack.enter_context(role_connection(url, role, name=name, autocommit=autocommit)))
                for name in names]
 
 
@@ -86,11 +86,11 @@ class Together:
     outcome (its SQLSTATE and constraint); anything else fails the proof.
     """
 
-    def __init__(self, sessions: Sequence[Session], step: Callable[[Session], Any]) -> None:
+    def __init__(self, sessions: Sequence[RaceSession], step: Callable[[RaceSession], Any]) -> None:
         self.sessions = list(sessions)
         self.step = step
         self._barrier = threading.Barrier(len(self.sessions) + 1)
-        self._outcomes: list[Outcome | None] = [None] * len(self.sessions)
+        self._outcomes: list[SessionOutcome | None] = [None] * len(self.sessions)
         self._crashes: list[BaseException] = []
         self._threads = [threading.Thread(target=self._run, args=(n, s), name=s.name, daemon=True)
                          for n, s in enumerate(self.sessions)]
@@ -101,7 +101,7 @@ class Together:
         self._barrier.wait(STEP_TIMEOUT_SECONDS)  # the main thread is the last party: release
         return self
 
-    def outcomes(self) -> list[Outcome]:
+    def outcomes(self) -> list[SessionOutcome]:
         deadline = time.monotonic() + STEP_TIMEOUT_SECONDS
         for thread in self._threads:
             thread.join(max(0.0, deadline - time.monotonic()))
@@ -112,11 +112,11 @@ class Together:
             raise self._crashes[0]
         return [o for o in self._outcomes if o is not None]
 
-    def _run(self, n: int, session: Session) -> None:
+    def _run(self, n: int, session: RaceSession) -> None:
         try:
             self._barrier.wait(STEP_TIMEOUT_SECONDS)
             started = time.perf_counter()
-            outcome = Outcome(session=session.name, correlation_id=session.correlation_id, pid=session.pid)
+            outcome = SessionOutcome(session=session.name, correlation_id=session.correlation_id, pid=session.pid)
             try:
                 outcome.value = self.step(session)
             except psycopg.Error as exc:
@@ -131,17 +131,17 @@ class Together:
             self._crashes.append(exc)
 
 
-def run_together(sessions: Sequence[Session], step: Callable[[Session], Any]) -> list[Outcome]:
+def run_together(sessions: Sequence[RaceSession], step: Callable[[RaceSession], Any]) -> list[SessionOutcome]:
     """Release `step` in every session at once and wait for all of them."""
     return Together(sessions, step).start().outcomes()
 
 
-def sqlstates(outcomes: Sequence[Outcome]) -> dict[str, int]:
+def sqlstates(outcomes: Sequence[SessionOutcome]) -> dict[str, int]:
     """How many steps succeeded ("ok") and how many raised each SQLSTATE."""
     return dict(Counter(o.sqlstate or "ok" for o in outcomes))
 
 
-def timings(outcomes: Sequence[Outcome]) -> dict[str, float]:
+def timings(outcomes: Sequence[SessionOutcome]) -> dict[str, float]:
     """Step durations from release: the spread shows whether the sessions really overlapped."""
     seconds = sorted(o.seconds for o in outcomes)
     if not seconds:

@@ -12,18 +12,11 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
-from psycopg.conninfo import make_conninfo
 
 from runner import db
 
 # `outbox evidence` points this at a directory of its own run (OUTBOX_REPORTS_DIR).
 REPORTS = Path(os.environ.get("OUTBOX_REPORTS_DIR") or Path(__file__).resolve().parents[2] / "reports")
-RUNTIME_ROLES = ("outbox_ingest", "outbox_executor", "outbox_repair", "outbox_readonly", "outbox_auditor")
-
-
-def database_url_for(url: str, dbname: str) -> str:
-    """The same server and user as `url`, another database."""
-    return make_conninfo(url, dbname=dbname)
 
 
 @contextmanager
@@ -50,6 +43,7 @@ class ProofRecord:
     name: str
     invariants: list[dict[str, Any]] = field(default_factory=list)
     observed: dict[str, Any] = field(default_factory=dict)
+    reports: list[str] = field(default_factory=list)  # the report directories this proof wrote
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def check(self, invariant: str, *, want: Any, have: Any) -> None:
@@ -64,6 +58,15 @@ class ProofRecord:
         with self._lock:
             self.observed.update({key: _jsonable(value) for key, value in values.items()})
 
+    def report_directory(self, name: str) -> Path:
+        """reports/<name>/, created; the record names it, so `outbox evidence` expects it."""
+        with self._lock:
+            if name not in self.reports:
+                self.reports.append(name)
+        directory = REPORTS / name
+        directory.mkdir(parents=True, exist_ok=True)
+        return directory
+
     @property
     def passed(self) -> bool:
         return all(item["pass"] for item in self.invariants)
@@ -73,7 +76,7 @@ class ProofRecord:
         directory.mkdir(parents=True, exist_ok=True)
         path = directory / f"{self.name}.json"
         document = {"name": self.name, "outcome": outcome, "invariants": self.invariants,
-                    "observed": self.observed, "pid": os.getpid()}
+                    "observed": self.observed, "reports": self.reports, "pid": os.getpid()}
         path.write_text(json.dumps(document, indent=2, sort_keys=True) + "\n")
         return path
 

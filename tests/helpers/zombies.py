@@ -15,7 +15,8 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
-from tests.helpers.support import role_connection
+from runner.client import Client, Role
+from tests.helpers import api
 
 OUTBOX = Path(sys.executable).parent / "outbox"  # the console script pyproject.toml installs
 PAYLOAD = {"amount": "10.00", "currency": "EUR"}
@@ -100,39 +101,19 @@ def run_repair(url: str, *args: str, threshold: str | None = "1", timeout: float
 
 def ledger(url: str, outbox_id: str) -> list[tuple[int, str, str | None]]:
     """(attempt_no, state, worker_id) of every ledger row of the item, read as outbox_auditor."""
-    with role_connection(url, "outbox_auditor", name="auditor") as conn:
-        return [tuple(row) for row in conn.execute(
-            "SELECT attempt_no, state::text, worker_id FROM payment_outbox.payment_outbox_attempts "
-            "WHERE outbox_id = %s ORDER BY attempt_no", (outbox_id,))]
+    return [(r.attempt_no, r.state, r.worker_id) for r in api.ledger_rows(url, outbox_id)]
 
 
 def queue(url: str) -> dict[str, Any]:
     """The queue gauges, read as outbox_readonly."""
-    with role_connection(url, "outbox_readonly", name="readonly") as conn:
-        cur = conn.execute("SELECT queue_depth, due_now, in_flight FROM payment_outbox.payment_outbox_queue_metrics")
-        return dict(zip([c.name for c in cur.description], cur.fetchone()))
-
-
-def stuck(url: str, threshold_seconds: int) -> list[tuple[str, int, str]]:
-    """(outbox_id, attempt_no, worker_id) of each stuck claim, read as outbox_repair."""
-    with role_connection(url, "outbox_repair", name="repair probe") as conn:
-        return [(str(r[0]), r[1], r[2]) for r in conn.execute(
-            "SELECT outbox_id, attempt_no, worker_id FROM payment_outbox.list_stuck_dispatching(%s)",
-            (threshold_seconds,))]
+    return {key: value for key, value in api.queue(url).items() if key != "in_flight_items"}
 
 
 def probe_claim(url: str) -> list[dict[str, Any]]:
     """What a worker would be handed now, as outbox_executor, rolled back: shows which items are
     due and unclaimed and their attempt_count (the claim returns attempt_count + 1), changing nothing."""
-    with role_connection(url, "outbox_executor", name="probe claim", autocommit=False) as conn:
-        cur = conn.execute("SELECT outbox_id, attempt_no, attempt_count "
-                           "FROM payment_outbox.claim_outbox_batch('probe', 1000)")
-        rows = [{"outbox_id": str(r[0]), "attempt_no": r[1], "attempt_count_before": r[2] - 1}
-                for r in cur.fetchall()]
-        conn.rollback()
+    with Client.connect(url, Role.EXECUTOR, name="probe claim", autocommit=False) as client:
+        rows = [{"outbox_id": str(item.outbox_id), "attempt_no": item.attempt_no,
+                 "attempt_count_before": item.attempt_count - 1} for item in client.claim("probe", 1000)]
+        client.conn.rollback()
     return rows
-
-
-def invariant_violations(url: str) -> list[tuple[Any, ...]]:
-    with role_connection(url, "outbox_readonly", name="invariants") as conn:
-        return [tuple(r) for r in conn.execute("SELECT * FROM payment_outbox.check_invariants()")]

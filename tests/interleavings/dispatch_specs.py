@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from runner.harness.interleave import Invariant, PermutationResult, Probe, Session, Spec, Step
+from runner.harness.interleave import (
+    Invariant,
+    PermutationResult,
+    Probe,
+    Session,
+    Spec,
+    Step,
+)
 from tests.interleavings.seeds import ITEM_ID, claimed_item, enqueued
 
 LEDGER = ("SELECT attempt_no, state::text, worker_id FROM payment_outbox.payment_outbox_attempts "

@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from runner.harness.interleave import Invariant, Outcome, PermutationResult, Probe, Session, Spec, Step
+from runner.harness.interleave import (
+    Invariant,
+    PermutationResult,
+    Probe,
+    Session,
+    Spec,
+    Step,
+    StepOutcome,
+)
 from tests.interleavings.seeds import enqueue_sql
 
 QUEUE_DEPTH = "SELECT queue_depth FROM payment_outbox.payment_outbox_queue_metrics"
@@ -23,7 +31,7 @@ def _end_step(result: PermutationResult, session: str) -> str:
 
 
 def _enqueue_outcomes(result: PermutationResult,
-                      ends: dict[str, str]) -> tuple[dict[str, Outcome | None], Invariant]:
+                      ends: dict[str, str]) -> tuple[dict[str, StepOutcome | None], Invariant]:
     """Each session's enqueue outcome, and the invariant that every one returned an item."""
     outcomes = {s: result.outcome(f"{s}_enqueue") for s in ends}
     errors = {s: (o.sqlstate, o.message) if o is not None else ("no outcome", None)

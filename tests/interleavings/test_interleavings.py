@@ -7,8 +7,8 @@ import pytest
 
 from runner.harness import interleave
 from tests.conftest import Database
+from tests.helpers.support import ProofRecord
 from tests.interleavings import dispatch_specs, enqueue_specs
-from tests.helpers.support import REPORTS, ProofRecord
 
 pytestmark = pytest.mark.proof
 
@@ -18,7 +18,7 @@ SPECS = enqueue_specs.SPECS + dispatch_specs.SPECS
 @pytest.mark.parametrize("spec", SPECS, ids=lambda spec: spec.name)
 def test_interleaving_spec(clean_database: Database, spec: interleave.Spec, proof: ProofRecord) -> None:
     results = interleave.Runner(clean_database.url, spec).run()
-    directory = interleave.write_transcripts(REPORTS / "interleavings", spec, results)
+    directory = interleave.write_transcripts(proof.report_directory("interleavings"), spec, results)
     valid = [r for r in results if r.invalid is None]
     proof.observe(transcripts=str(directory), permutations=len(results), valid=len(valid),
                   invalid=[" ".join(r.steps) for r in results if r.invalid is not None],

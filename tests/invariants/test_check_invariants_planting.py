@@ -15,6 +15,7 @@ indexes are dropped (check_invariants() keeps the check as a second line of defe
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -22,18 +23,24 @@ from dataclasses import dataclass
 import psycopg
 import pytest
 
-from runner.db import PACKAGE_SQL_DIR
-from tests.conftest import Database, Server, create_migrated_database, drop_database, truncate_package_tables
-from tests.helpers.support import ProofRecord, role_connection
+from runner.client import Client, Role
+from runner.package import sql_root
+from tests.conftest import (
+    Database,
+    Server,
+    create_migrated_database,
+    drop_database,
+    truncate_package_tables,
+)
+from tests.helpers import api
+from tests.helpers.support import ProofRecord
 
 pytestmark = pytest.mark.proof
 
-KINDS = re.findall(r"'([a-z_]+)' AS invariant", (PACKAGE_SQL_DIR / "functions" / "check_invariants.sql").read_text())
+KINDS = re.findall(r"'([a-z_]+)' AS invariant", (sql_root() / "functions" / "check_invariants.sql").read_text())
 PARTICIPANT = "bank-p"
 INSTRUCTION = "instr-p"
 PAYLOAD = '{"amount": "1.00"}'
-ENQUEUE = "SELECT outbox_id FROM payment_outbox.enqueue_payment_outbox('instr-h', 'bank-h', %s, 'sepa', %s::jsonb)"
-COMPLETE = "SELECT * FROM payment_outbox.complete_outbox_attempt(%s, %s, %s)"
 
 
 def item_id(n: int) -> str:
@@ -142,21 +149,19 @@ def plantable(server: Server) -> Iterator[Database]:
 def build_healthy_outbox(url: str) -> None:
     """Through the API, as the runtime roles: pending, in flight, retried and dispatched items."""
     truncate_package_tables(url)
-    with role_connection(url, "outbox_ingest", name="planting-ingest") as conn:
+    with Client.connect(url, Role.INGEST, name="planting-ingest") as client:
         for key in ("h1", "h2", "h3", "h4"):
-            conn.execute(ENQUEUE, (key, PAYLOAD))
-    with role_connection(url, "outbox_executor", name="planting-worker") as conn:
-        claimed = conn.execute("SELECT outbox_id, attempt_no FROM payment_outbox.claim_outbox_batch('w-h', 3)").fetchall()
+            client.enqueue("instr-h", "bank-h", key, "sepa", json.loads(PAYLOAD))
+    with Client.connect(url, Role.EXECUTOR, name="planting-worker") as client:
+        claimed = client.claim("w-h", 3)
         assert len(claimed) == 3, f"claim: have {len(claimed)} items, want 3"
-        conn.execute(COMPLETE, (claimed[0][0], claimed[0][1], "DISPATCHED"))
-        conn.execute(COMPLETE, (claimed[1][0], claimed[1][1], "RETRYABLE"))
+        client.complete(claimed[0].outbox_id, claimed[0].attempt_no, "DISPATCHED")
+        client.complete(claimed[1].outbox_id, claimed[1].attempt_no, "RETRYABLE")
 
 
 def violations(url: str) -> list[tuple[str, str | None, str | None, str]]:
-    with role_connection(url, "outbox_readonly", name="planting-check") as conn:
-        rows = conn.execute("SELECT invariant, outbox_id::text, participant_id, detail"
-                            " FROM payment_outbox.check_invariants() ORDER BY invariant, detail").fetchall()
-    return [tuple(row) for row in rows]
+    return sorted(((v[0], None if v[1] is None else str(v[1]), v[2], v[3]) for v in api.violations(url)),
+                  key=lambda row: (row[0], row[3]))
 
 
 def test_every_reported_kind_has_a_plant(proof: ProofRecord) -> None:

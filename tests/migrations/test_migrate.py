@@ -14,20 +14,18 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from runner import db, migrate
+from runner import migrate, package, scratch
 from tests.conftest import Database, Server, drop_database
-from tests.helpers.support import ProofRecord, database_url_for
+from tests.helpers.support import ProofRecord
 
 pytestmark = pytest.mark.proof
 
 
 @pytest.fixture
 def empty_database(server: Server) -> Iterator[Database]:
-    name = f"outbox_migrate_{os.getpid()}_{time.monotonic_ns() % 10**9}"
-    with psycopg.connect(server.url, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    name = scratch.create_database(server.url, "outbox_migrate")
     try:
-        yield Database(server=server, name=name, url=database_url_for(server.url, name))
+        yield Database(server=server, name=name, url=server.database_url(name))
     finally:
         drop_database(server, name)
 
@@ -35,7 +33,7 @@ def empty_database(server: Server) -> Iterator[Database]:
 @pytest.fixture
 def sql_copy(tmp_path: Path) -> Path:
     root = tmp_path / "sql"
-    shutil.copytree(db.PACKAGE_SQL_DIR, root)
+    shutil.copytree(package.sql_root(), root)
     return root
 
 
@@ -170,7 +168,7 @@ def test_existing_roles_need_no_createrole(server: Server, proof: ProofRecord) -
         conn.execute(sql.SQL("GRANT {} TO CURRENT_USER").format(sql.Identifier(role)))
         conn.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(sql.Identifier(name), sql.Identifier(role)))
     try:
-        url = database_url_for(server.url, name)
+        url = server.database_url(name)
         plain_url = psycopg.conninfo.make_conninfo(url, user=role)
         with psycopg.connect(plain_url) as conn:
             can_create_role = conn.execute("SELECT rolcreaterole FROM pg_roles WHERE rolname = current_user").fetchone()[0]

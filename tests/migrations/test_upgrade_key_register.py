@@ -14,10 +14,12 @@ import psycopg
 import pytest
 from psycopg.types.json import Jsonb
 
-from runner import db, migrate
+from runner import migrate, package
+from runner.client import Client, Role
 from tests.conftest import Database
+from tests.helpers import api
+from tests.helpers.support import ProofRecord
 from tests.migrations.test_migrate import empty_database  # noqa: F401  (fixture)
-from tests.helpers.support import ProofRecord, role_connection
 
 pytestmark = pytest.mark.proof
 
@@ -27,7 +29,7 @@ PAYLOAD = {"amount": "12.00", "currency": "EUR"}
 def _release_before_register(tmp_path: Path) -> Path:
     """The package as it was released before the key register: tables 0001-0005 and the roles."""
     root = tmp_path / "sql-0005"
-    shutil.copytree(db.PACKAGE_SQL_DIR, root)
+    shutil.copytree(package.sql_root(), root)
     for path in sorted((root / "tables").glob("*.sql")):
         if int(path.name[:4]) >= 6:
             path.unlink()
@@ -77,20 +79,17 @@ def test_upgrade_registers_the_keys_of_existing_items(empty_database: Database, 
     proof.observe(applied=[f.name for f in applied.files])
     proof.check("the upgrade applies the key register", want=True,
                 have="tables/0006_payment_outbox_idempotency_keys.sql" in [f.name for f in applied.files])
-    with role_connection(url, "outbox_auditor", name="upgrade-audit") as conn:
-        violations = conn.execute("SELECT invariant, detail FROM payment_outbox.check_invariants()").fetchall()
     proof.check("check_invariants() is empty after the upgrade (every key registered to its item)",
-                want=[], have=violations)
-    with role_connection(url, "outbox_ingest", name="upgrade-ingest") as conn:
-        enqueue = "SELECT outbox_id::text, sequence_id, state FROM payment_outbox.enqueue_payment_outbox(%s, 'bank-a', %s, 'sepa', %s)"
-        live = conn.execute(enqueue, ("upgrade-1", "key-1", Jsonb(PAYLOAD))).fetchone()
-        terminal = conn.execute(enqueue, ("upgrade-2", "key-2", Jsonb(PAYLOAD))).fetchone()
-        new = conn.execute(enqueue, ("upgrade-3", "key-3", Jsonb(PAYLOAD))).fetchone()
+                want=[], have=api.violations(url))
+    with Client.connect(url, Role.INGEST, name="upgrade-ingest") as client:
+        live, terminal, new = (client.enqueue(f"upgrade-{n}", "bank-a", f"key-{n}", "sepa", PAYLOAD) for n in (1, 2, 3))
     proof.check("a repeat of the live item's key answers with it",
-                want=("00000000-0000-4000-8000-000000000001", 1, "PENDING"), have=tuple(live))
+                want=("00000000-0000-4000-8000-000000000001", 1, "PENDING"),
+                have=(str(live.outbox_id), live.sequence_id, live.state))
     proof.check("a repeat of the terminal item's key answers with it",
-                want=("00000000-0000-4000-8000-000000000002", 2, "DISPATCHED"), have=tuple(terminal))
-    proof.check("a new key gets the next sequence id", want=(3, "PENDING"), have=tuple(new[1:]))
+                want=("00000000-0000-4000-8000-000000000002", 2, "DISPATCHED"),
+                have=(str(terminal.outbox_id), terminal.sequence_id, terminal.state))
+    proof.check("a new key gets the next sequence id", want=(3, "PENDING"), have=(new.sequence_id, new.state))
     upgraded, fresh = _catalog(url), _catalog(database.url)
     proof.check("the upgraded catalog equals a fresh install's (tables, indexes, constraints)",
                 want=[], have=sorted(set(upgraded) ^ set(fresh)))

@@ -14,9 +14,9 @@ from datetime import datetime, timezone
 
 import pytest
 
-from tests.conftest import PACKAGE_TABLES, Database, truncate_package_tables
-from tests.helpers import zombies
-from tests.helpers.support import REPORTS, ProofRecord
+from tests.conftest import Database, truncate_package_tables
+from tests.helpers import api, zombies
+from tests.helpers.support import ProofRecord
 
 pytestmark = pytest.mark.proof
 
@@ -33,8 +33,7 @@ def test_phase4_one_stale_claim_is_requeued_exactly_once(database: Database, pro
     proof.observe(run=run, of=REPEAT, run_id=run_id, threshold_env=str(THRESHOLD))
 
     # 2. As the owner: an empty outbox (the three tables the issue names, and the key register).
-    truncate_package_tables(url)
-    proof.observe(truncated=list(PACKAGE_TABLES))
+    proof.observe(truncated=truncate_package_tables(url))
 
     # 3. As the owner: one new item whose latest attempt is a DISPATCHING claim made 10 s ago.
     item = zombies.seed_stale_claim(url, run_id, claimed_seconds_ago=10)
@@ -43,7 +42,7 @@ def test_phase4_one_stale_claim_is_requeued_exactly_once(database: Database, pro
 
     # 4. Before repair: exactly one qualifying zombie, and it is the seeded claim.
     proof.check("exactly one zombie qualifies before repair", want=[(item.outbox_id, 1, item.worker_id)],
-                have=zombies.stuck(url, THRESHOLD))
+                have=api.stuck(url, THRESHOLD))
 
     # 5. One repair cycle through the real entry point.
     started = datetime.now(timezone.utc)
@@ -93,9 +92,8 @@ def test_phase4_one_stale_claim_is_requeued_exactly_once(database: Database, pro
     proof.check("second cycle: no log line for the item", want=[], have=second.items(item.outbox_id))
     proof.check("second cycle's summary: nothing requeued", want=[0],
                 have=[s["zombies_requeued"] for s in second.events("repair_cycle")])
-    proof.check("check_invariants() is empty", want=[], have=zombies.invariant_violations(url))
+    proof.check("check_invariants() is empty", want=[], have=api.violations(url))
 
     # The repair's own output, as it printed it, for the evidence bundle.
-    log_dir = REPORTS / "phase4"
-    log_dir.mkdir(parents=True, exist_ok=True)
+    log_dir = proof.report_directory("phase4")
     (log_dir / f"run{run:03d}-{run_id}.jsonl").write_text(first.stdout + second.stdout)

@@ -13,15 +13,13 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-import psycopg
 import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
-from psycopg import sql
-from psycopg.types.json import Jsonb
 
-from runner import db, metrics, repair
-from tests.conftest import Database, Server, database_url_for
+from runner import db, metrics, repair, scratch
+from runner.client import Client, Role
+from tests.conftest import Database, Server
 from tests.helpers import zombies
 from tests.helpers.support import ProofRecord, role_connection
 
@@ -36,11 +34,10 @@ def samples(text: str) -> dict[str, float]:
 
 
 def enqueue(url: str, count: int) -> None:
-    with role_connection(url, "outbox_ingest", name="ingest") as conn:
+    with Client.connect(url, Role.INGEST, name="ingest") as client:
         for n in range(count):
             key = uuid.uuid4().hex
-            conn.execute("SELECT 1 FROM payment_outbox.enqueue_payment_outbox(%s, 'bank-m', %s, 'sepa', %s)",
-                         (f"instr-{key}", key, Jsonb({"n": n})))
+            client.enqueue(f"instr-{key}", "bank-m", key, "sepa", {"n": n})
 
 
 def outbox_env(url: str, threshold: str | None) -> dict[str, str]:
@@ -149,14 +146,8 @@ def test_a_bad_threshold_is_a_clear_error_and_repairs_nothing(clean_database: Da
 
 def test_a_database_error_exits_1_with_its_sqlstate(server: Server, proof: ProofRecord) -> None:
     """A database without the package: the call fails, and the log line names the SQLSTATE."""
-    name = f"outbox_empty_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(server.url, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    try:
-        run = zombies.run_repair(database_url_for(server.url, name))
-    finally:
-        with psycopg.connect(server.url, autocommit=True) as conn:
-            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+    with scratch.database(server.url, "outbox_empty", prepared=False) as url:
+        run = zombies.run_repair(url)
     proof.observe(stdout=run.lines, stderr=run.stderr)
     proof.check("exit 1", want=1, have=run.returncode)
     proof.check("one repair_failed line with the SQLSTATE (schema payment_outbox does not exist)", want=["3F000"],

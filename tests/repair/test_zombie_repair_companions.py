@@ -9,11 +9,11 @@ import uuid
 from typing import Any
 
 import pytest
-from psycopg.types.json import Jsonb
 
 from runner import repair
+from runner.client import Client, Role
 from tests.conftest import Database
-from tests.helpers import zombies
+from tests.helpers import api, zombies
 from tests.helpers.support import ProofRecord, role_connection, sqlstate_of
 
 pytestmark = pytest.mark.proof
@@ -25,21 +25,18 @@ def run_id() -> str:
 
 def enqueue_and_claim(url: str, key: str, worker: str) -> tuple[str, int]:
     """A live claim made now through the API: (outbox_id, attempt_no)."""
-    with role_connection(url, "outbox_ingest", name="ingest") as conn:
-        outbox_id = conn.execute(
-            "SELECT outbox_id FROM payment_outbox.enqueue_payment_outbox(%s, 'bank-live', %s, 'sepa', %s)",
-            (f"instr-{key}", key, Jsonb({"key": key}))).fetchone()[0]
-    with role_connection(url, "outbox_executor", name=worker) as conn:
-        claimed = conn.execute("SELECT outbox_id, attempt_no FROM payment_outbox.claim_outbox_batch(%s, 1)",
-                               (worker,)).fetchall()
-    assert [str(c[0]) for c in claimed] == [str(outbox_id)], f"claim: have {claimed}, want {outbox_id}"
-    return str(outbox_id), claimed[0][1]
+    with Client.connect(url, Role.INGEST, name="ingest") as client:
+        outbox_id = client.enqueue(f"instr-{key}", "bank-live", key, "sepa", {"key": key}).outbox_id
+    with Client.connect(url, Role.EXECUTOR, name=worker) as client:
+        claimed = client.claim(worker, 1)
+    assert [c.outbox_id for c in claimed] == [outbox_id], f"claim: have {claimed}, want {outbox_id}"
+    return str(outbox_id), claimed[0].attempt_no
 
 
 def complete(url: str, outbox_id: str, attempt_no: int, state: str = "DISPATCHED") -> list[Any]:
-    with role_connection(url, "outbox_executor", name="completer") as conn:
-        return list(conn.execute("SELECT attempt_no, state::text FROM payment_outbox.complete_outbox_attempt(%s, %s, %s)",
-                                 (outbox_id, attempt_no, state)).fetchone())
+    with Client.connect(url, Role.EXECUTOR, name="completer") as client:
+        completed = client.complete(outbox_id, attempt_no, state)
+    return [completed.attempt_no, completed.state]
 
 
 def test_requeued_zombie_is_fenced_and_a_fresh_claim_completes(clean_database: Database, proof: ProofRecord) -> None:
@@ -56,17 +53,17 @@ def test_requeued_zombie_is_fenced_and_a_fresh_claim_completes(clean_database: D
     proof.check("the refused completion wrote nothing", want=ledger_after_repair,
                 have=zombies.ledger(url, item.outbox_id))
 
-    with role_connection(url, "outbox_executor", name="fresh worker") as conn:
-        fresh = conn.execute("SELECT outbox_id, attempt_no FROM payment_outbox.claim_outbox_batch('fresh', 10)").fetchall()
+    with Client.connect(url, Role.EXECUTOR, name="fresh worker") as client:
+        fresh = client.claim("fresh", 10)
     proof.check("a fresh claim gets attempt_no = last + 1", want=[(item.outbox_id, 3)],
-                have=[(str(f[0]), f[1]) for f in fresh])
+                have=[(str(f.outbox_id), f.attempt_no) for f in fresh])
     proof.check("the fresh claim completes", want=[4, "DISPATCHED"], have=complete(url, item.outbox_id, 3))
     final = zombies.ledger(url, item.outbox_id)
     proof.check("the whole history", want=[(1, "DISPATCHING"), (2, "ZOMBIE_REQUEUE"), (3, "DISPATCHING"),
                                            (4, "DISPATCHED")], have=[(n, s) for n, s, _ in final])
     proof.check("exactly one terminal attempt", want=1,
                 have=sum(1 for _, state, _ in final if state in ("DISPATCHED", "FAILED")))
-    proof.check("check_invariants() is empty", want=[], have=zombies.invariant_violations(url))
+    proof.check("check_invariants() is empty", want=[], have=api.violations(url))
 
 
 def test_young_claim_is_untouched_while_an_old_one_is_requeued(clean_database: Database, proof: ProofRecord) -> None:
@@ -83,10 +80,10 @@ def test_young_claim_is_untouched_while_an_old_one_is_requeued(clean_database: D
     proof.check("no line for the young claim", want=[], have=repaired.items(young_id))
     proof.check("the young claim's ledger is unchanged", want=young_before, have=zombies.ledger(url, young_id))
     proof.check("the young claim is still in flight", want=[(young_id, young_attempt, "live-worker")],
-                have=zombies.stuck(url, 0))
+                have=api.stuck(url, 0))
     proof.check("its worker still completes it", want=[young_attempt + 1, "DISPATCHED"],
                 have=complete(url, young_id, young_attempt))
-    proof.check("check_invariants() is empty", want=[], have=zombies.invariant_violations(url))
+    proof.check("check_invariants() is empty", want=[], have=api.violations(url))
 
 
 def test_terminal_items_are_never_requeued(clean_database: Database, proof: ProofRecord) -> None:
@@ -126,7 +123,7 @@ def test_zombie_at_the_maximum_attempt_count_fails(clean_database: Database, pro
     proof.check("a second cycle writes nothing for either", want=[], have=again.items(last.outbox_id) +
                 again.items(below.outbox_id))
     proof.check("the failed item's ledger still ends at 20", want=20, have=len(zombies.ledger(url, last.outbox_id)))
-    proof.check("check_invariants() is empty", want=[], have=zombies.invariant_violations(url))
+    proof.check("check_invariants() is empty", want=[], have=api.violations(url))
 
 
 def test_two_cycles_started_together_requeue_each_zombie_once(clean_database: Database, proof: ProofRecord) -> None:
@@ -140,7 +137,7 @@ def test_two_cycles_started_together_requeue_each_zombie_once(clean_database: Da
 
     def session(name: str) -> None:
         try:
-            with role_connection(url, repair.ROLE, name=name) as conn:
+            with role_connection(url, Role.REPAIR, name=name) as conn:
                 barrier.wait()
                 repair.run_cycle(conn, 1, emit=lines[name].append, batch_size=1)
         except BaseException as exc:  # reported below with have/want
@@ -159,7 +156,7 @@ def test_two_cycles_started_together_requeue_each_zombie_once(clean_database: Da
     proof.check("each zombie's ledger has exactly one ZOMBIE_REQUEUE",
                 want={s.outbox_id: [(1, "DISPATCHING"), (2, "ZOMBIE_REQUEUE")] for s in seeded},
                 have={s.outbox_id: [(n, st) for n, st, _ in zombies.ledger(url, s.outbox_id)] for s in seeded})
-    proof.check("check_invariants() is empty", want=[], have=zombies.invariant_violations(url))
+    proof.check("check_invariants() is empty", want=[], have=api.violations(url))
 
 
 def test_a_repair_holding_zombies_is_skipped_not_waited_for(clean_database: Database, proof: ProofRecord) -> None:
@@ -167,17 +164,17 @@ def test_a_repair_holding_zombies_is_skipped_not_waited_for(clean_database: Data
     takes s1's zombies, before or after s1 commits."""
     url = clean_database.url
     item = zombies.seed_stale_claim(url, run_id())
-    with role_connection(url, repair.ROLE, name="s1", autocommit=False) as s1, \
-            role_connection(url, repair.ROLE, name="s2", autocommit=False) as s2:
-        s2.execute("SET lock_timeout = '5s'")  # a wait would be a failure, not a hang
-        s2.commit()
-        s1_rows = s1.execute("SELECT outbox_id FROM payment_outbox.repair_zombie_attempts(1)").fetchall()
-        s2_rows = s2.execute("SELECT outbox_id FROM payment_outbox.repair_zombie_attempts(1)").fetchall()
-        s2.commit()
-        s1.commit()
-        s2_after = s2.execute("SELECT outbox_id FROM payment_outbox.repair_zombie_attempts(1)").fetchall()
-        s2.commit()
-    proof.check("s1_repair takes the zombie", want=[item.outbox_id], have=[str(r[0]) for r in s1_rows])
+    with Client.connect(url, Role.REPAIR, name="s1", autocommit=False) as s1, \
+            Client.connect(url, Role.REPAIR, name="s2", autocommit=False) as s2:
+        s2.conn.execute("SET lock_timeout = '5s'")  # a wait would be a failure, not a hang
+        s2.conn.commit()
+        s1_rows = s1.repair(1)
+        s2_rows = s2.repair(1)
+        s2.conn.commit()
+        s1.conn.commit()
+        s2_after = s2.repair(1)
+        s2.conn.commit()
+    proof.check("s1_repair takes the zombie", want=[item.outbox_id], have=[str(r.outbox_id) for r in s1_rows])
     proof.check("s2_repair, while s1 holds it, skips it", want=[], have=s2_rows)
     proof.check("s2_repair after s1_commit finds nothing left", want=[], have=s2_after)
     proof.check("one ZOMBIE_REQUEUE", want=[(1, "DISPATCHING"), (2, "ZOMBIE_REQUEUE")],

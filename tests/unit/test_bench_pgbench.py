@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from runner.bench.pgbench import PgbenchError, parse_log_latencies, parse_summary, percentile
+from runner.bench.pgbench import (
+    PgbenchError,
+    parse_log_latencies,
+    parse_summary,
+    percentile,
+)
 
 SUMMARY = """pgbench (15.18 (Debian 15.18-0+deb12u1))
 transaction type: /work/runner/pgbench/enqueue_spread.pgbench

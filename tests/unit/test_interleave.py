@@ -7,8 +7,17 @@ from math import factorial
 
 import pytest
 
-from runner.harness.interleave import (Event, Invariant, Outcome, PermutationResult, Runner, Session, Spec, Step,
-                               interleavings)
+from runner.harness.interleave import (
+    Event,
+    Invariant,
+    PermutationResult,
+    Runner,
+    Session,
+    Spec,
+    Step,
+    StepOutcome,
+    interleavings,
+)
 
 
 def multinomial(*sizes: int) -> int:
@@ -66,10 +75,10 @@ def test_a_listed_step_the_spec_lacks_is_refused() -> None:
 def test_the_transcript_shows_waiting_completion_errors_and_checks() -> None:
     result = PermutationResult(spec="unit", steps=("s1_a", "s2_a", "s1_b"))
     result.events = [
-        Event("s1_a", "s1", "completed", Outcome(columns=["n"], rows=[(1,)]), order=1),
+        Event("s1_a", "s1", "completed", StepOutcome(columns=["n"], rows=[(1,)]), order=1),
         Event("s2_a", "s2", "waiting", order=2),
-        Event("s1_b", "s1", "completed", Outcome(), order=3),
-        Event("s2_a", "s2", "completed", Outcome(sqlstate="PO002", message="stale"), order=4, after_wait=True),
+        Event("s1_b", "s1", "completed", StepOutcome(), order=3),
+        Event("s2_a", "s2", "completed", StepOutcome(sqlstate="PO002", message="stale"), order=4, after_wait=True),
     ]
     result.invariants = [Invariant("one item", want=1, have=1), Invariant("no gap", want=[], have=[2])]
     text = result.as_text()

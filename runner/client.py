@@ -1,0 +1,196 @@
+"""The one client of the package's SQL API: every call the worker, repair, the bench and the
+tests make goes through here. Its queries are the named blocks of runner/sql/api.sql."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+from functools import cache
+from typing import Any
+from uuid import UUID
+
+import psycopg
+from psycopg.rows import class_row
+from psycopg.types.json import Jsonb
+
+from runner import db
+
+QUERY_HEADER = re.compile(r"^-- name: ([a-z_]+)$", re.MULTILINE)
+
+
+class Role(StrEnum):
+    """The runtime roles (sql/roles/payment_outbox_roles.sql creates them; a unit test keeps the two equal)."""
+
+    INGEST = "outbox_ingest"
+    EXECUTOR = "outbox_executor"
+    REPAIR = "outbox_repair"
+    READONLY = "outbox_readonly"
+    AUDITOR = "outbox_auditor"
+
+
+@dataclass(frozen=True)
+class Enqueued:
+    outbox_id: UUID
+    sequence_id: int
+    created_at: datetime
+    state: str
+
+
+@dataclass(frozen=True)
+class ClaimedItem:
+    """One claimed item: attempt_no is the fencing token of its completion."""
+
+    outbox_id: UUID
+    attempt_no: int
+    instruction_id: str
+    participant_id: str
+    sequence_id: int
+    idempotency_key: str
+    rail_type: str
+    payload: dict[str, Any]
+    attempt_count: int
+    claimed_at: datetime
+
+
+@dataclass(frozen=True)
+class Completed:
+    attempt_no: int
+    state: str
+
+
+@dataclass(frozen=True)
+class Repaired:
+    outbox_id: UUID
+    attempt_no: int
+    previous_state: str
+    new_state: str
+    stale_seconds: Decimal
+    worker_id: str | None
+
+
+@dataclass(frozen=True)
+class Claim:
+    """An in-flight claim, as list_stuck_dispatching and payment_outbox_in_flight show it."""
+
+    outbox_id: UUID
+    attempt_no: int
+    worker_id: str
+
+
+@dataclass(frozen=True)
+class Violation:
+    invariant: str
+    outbox_id: UUID | None
+    participant_id: str | None
+    detail: str | None
+
+
+@dataclass(frozen=True)
+class QueueMetrics:
+    queue_depth: int
+    due_now: int
+    in_flight: int
+    oldest_due_age_seconds: Decimal
+
+
+@dataclass(frozen=True)
+class LedgerRow:
+    outbox_id: UUID
+    attempt_no: int
+    state: str
+    worker_id: str | None
+    error_code: str | None
+
+
+@cache
+def queries() -> dict[str, str]:
+    """The named queries of runner/sql/api.sql."""
+    text = db.named_sql("api")
+    parts = QUERY_HEADER.split(text)
+    return {name: body.strip() for name, body in zip(parts[1::2], parts[2::2], strict=True)}
+
+
+class Client:
+    """The SQL API on one connection, which acts as whatever role it was opened with."""
+
+    def __init__(self, conn: psycopg.Connection, *, prepare: bool | None = None) -> None:
+        self.conn = conn
+        self.prepare = prepare  # True: server-side prepared statements at once (a hot loop); None: psycopg's default
+
+    @classmethod
+    @contextmanager
+    def connect(cls, url: str | None, role: Role | None, *, name: str = "outbox",
+                autocommit: bool = True) -> Iterator[Client]:
+        """A client on its own connection acting as `role` (None: the login itself, e.g. the owner)."""
+        with db.connection(url, application_name=name, autocommit=autocommit,
+                           role=None if role is None else str(role)) as conn:
+            yield cls(conn)
+
+    def enqueue(self, instruction_id: str, participant_id: str, idempotency_key: str, rail_type: str,
+                payload: Any) -> Enqueued:
+        """enqueue_payment_outbox (outbox_ingest)."""
+        return self._one(Enqueued, "enqueue", instruction_id=instruction_id, participant_id=participant_id,
+                         idempotency_key=idempotency_key, rail_type=rail_type,
+                         payload=payload if isinstance(payload, Jsonb) else Jsonb(payload))
+
+    def enqueue_many(self, calls: Iterable[tuple[str, str, str, str, Any]]) -> list[Enqueued]:
+        """One enqueue per (instruction_id, participant_id, idempotency_key, rail_type, payload),
+        pipelined in one round trip, in the connection's transaction."""
+        params = [{"instruction_id": i, "participant_id": p, "idempotency_key": k, "rail_type": r,
+                   "payload": payload if isinstance(payload, Jsonb) else Jsonb(payload)}
+                  for i, p, k, r, payload in calls]
+        found: list[Enqueued] = []
+        with self.conn.cursor(row_factory=class_row(Enqueued)) as cur:
+            cur.executemany(queries()["enqueue"], params, returning=True)
+            while True:
+                found.extend(cur.fetchall())
+                if not cur.nextset():
+                    break
+        return found
+
+    def claim(self, worker_id: str, batch_size: int) -> list[ClaimedItem]:
+        """claim_outbox_batch (outbox_executor)."""
+        return self._all(ClaimedItem, "claim", worker_id=worker_id, batch_size=batch_size)
+
+    def complete(self, outbox_id: UUID | str, attempt_no: int, state: str, *, error_code: str | None = None,
+                 error_message: str | None = None, rail_reference: str | None = None) -> Completed:
+        """complete_outbox_attempt (outbox_executor); PO002 when the attempt is not the current claim."""
+        return self._one(Completed, "complete", outbox_id=outbox_id, attempt_no=attempt_no, state=state,
+                         error_code=error_code, error_message=error_message, rail_reference=rail_reference)
+
+    def repair(self, threshold_seconds: int, batch_size: int = 100) -> list[Repaired]:
+        """repair_zombie_attempts (outbox_repair): one batch."""
+        return self._all(Repaired, "repair", threshold_seconds=threshold_seconds, batch_size=batch_size)
+
+    def stuck(self, threshold_seconds: int) -> list[Claim]:
+        """list_stuck_dispatching (outbox_repair, outbox_readonly)."""
+        return self._all(Claim, "list_stuck", threshold_seconds=threshold_seconds)
+
+    def check_invariants(self) -> list[Violation]:
+        """check_invariants (outbox_readonly, outbox_auditor): empty when the outbox is consistent."""
+        return self._all(Violation, "check_invariants")
+
+    def queue_metrics(self) -> QueueMetrics:
+        """The payment_outbox_queue_metrics view (outbox_readonly, outbox_repair)."""
+        return self._one(QueueMetrics, "queue_metrics")
+
+    def in_flight(self) -> list[Claim]:
+        """The payment_outbox_in_flight view (outbox_readonly, outbox_repair)."""
+        return self._all(Claim, "in_flight")
+
+    def ledger(self, outbox_id: UUID | str | None = None) -> list[LedgerRow]:
+        """The ledger rows of one item, or of all (outbox_auditor)."""
+        return self._all(LedgerRow, "ledger", outbox_id=outbox_id)
+
+    def _one(self, row_type: type[Any], name: str, **params: Any) -> Any:
+        with self.conn.cursor(row_factory=class_row(row_type)) as cur:
+            return cur.execute(queries()[name], params, prepare=self.prepare).fetchone()
+
+    def _all(self, row_type: type[Any], name: str, **params: Any) -> list[Any]:
+        with self.conn.cursor(row_factory=class_row(row_type)) as cur:
+            return cur.execute(queries()[name], params, prepare=self.prepare).fetchall()

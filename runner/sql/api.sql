@@ -1,0 +1,105 @@
+-- The package's SQL API as the runner and the tests call it: one named query per call,
+-- loaded by runner/client.py. A block starts with `-- name: <name>` and a line saying what it does.
+
+-- name: enqueue
+-- Creates the item of (instruction_id, idempotency_key), or returns the one the key holds.
+SELECT
+    outbox_id,
+    sequence_id,
+    created_at,
+    state
+FROM payment_outbox.enqueue_payment_outbox(
+    %(instruction_id)s,
+    %(participant_id)s,
+    %(idempotency_key)s,
+    %(rail_type)s,
+    %(payload)s
+);
+
+-- name: claim
+-- Claims up to batch_size due items, each with its new DISPATCHING attempt.
+SELECT
+    outbox_id,
+    attempt_no,
+    instruction_id,
+    participant_id,
+    sequence_id,
+    idempotency_key,
+    rail_type,
+    payload,
+    attempt_count,
+    claimed_at
+FROM payment_outbox.claim_outbox_batch(%(worker_id)s, %(batch_size)s);
+
+-- name: complete
+-- Completes one claimed attempt, fenced by its attempt_no.
+SELECT
+    attempt_no,
+    state::text AS state
+FROM payment_outbox.complete_outbox_attempt(
+    %(outbox_id)s,
+    %(attempt_no)s,
+    %(state)s::payment_outbox.outbox_attempt_state,
+    %(error_code)s,
+    %(error_message)s,
+    %(rail_reference)s
+);
+
+-- name: repair
+-- One repair batch: requeues (or fails, at the maximum attempt count) claims older than the threshold.
+SELECT
+    outbox_id,
+    attempt_no,
+    previous_state,
+    new_state,
+    stale_seconds,
+    worker_id
+FROM payment_outbox.repair_zombie_attempts(%(threshold_seconds)s, %(batch_size)s);
+
+-- name: list_stuck
+-- The in-flight items whose claim is older than the threshold.
+SELECT
+    outbox_id,
+    attempt_no,
+    worker_id
+FROM payment_outbox.list_stuck_dispatching(%(threshold_seconds)s)
+ORDER BY outbox_id;
+
+-- name: check_invariants
+-- One row per violated invariant; none when the outbox is consistent.
+SELECT
+    invariant,
+    outbox_id,
+    participant_id,
+    detail
+FROM payment_outbox.check_invariants();
+
+-- name: queue_metrics
+-- The queue's gauges in one row.
+SELECT
+    queue_depth,
+    due_now,
+    in_flight,
+    oldest_due_age_seconds
+FROM payment_outbox.payment_outbox_queue_metrics;
+
+-- name: in_flight
+-- Every claimed item not yet completed.
+SELECT
+    outbox_id,
+    attempt_no,
+    worker_id
+FROM payment_outbox.payment_outbox_in_flight
+ORDER BY outbox_id;
+
+-- name: ledger
+-- The ledger rows of one item (or of every item when outbox_id is null), in order.
+SELECT
+    outbox_id,
+    attempt_no,
+    state::text AS state,
+    worker_id,
+    error_code
+FROM payment_outbox.payment_outbox_attempts
+WHERE %(outbox_id)s::uuid IS NULL OR outbox_id = %(outbox_id)s::uuid
+ORDER BY outbox_id, attempt_no;
