@@ -11,6 +11,8 @@ from pathlib import Path
 from runner import db, metrics, migrate, repair, threshold
 from runner.bench import run as bench
 from runner.evidence import bundle as evidence
+from runner.lint import plpgsql as lint_plpgsql
+from runner.lint import squawk as lint_squawk
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -37,6 +39,11 @@ def main(argv: list[str] | None = None) -> int:
     bench_cmd.add_argument("--output-dir", type=Path, default=None,
                            help="where bench.json/.txt/.png and plans.txt go (default: reports/bench/<UTC time>-<sha>/)")
 
+    lint_cmd = commands.add_parser(
+        "lint", help="plpgsql: plpgsql_check over every plpgsql function (DATABASE_URL optional; needs the "
+                     "extension); migrations: squawk over sql/tables/ with the warnings accepted in .squawk.toml")
+    lint_cmd.add_argument("linter", choices=("plpgsql", "migrations"))
+
     args = parser.parse_args(argv)
     try:
         if args.command == "migrate":
@@ -48,9 +55,12 @@ def main(argv: list[str] | None = None) -> int:
             return _repair(args)
         if args.command == "metrics":
             return _metrics(args)
+        if args.command == "lint":
+            return lint_plpgsql.main() if args.linter == "plpgsql" else lint_squawk.main()
         if args.command == "bench":
             return bench.main(quick=args.quick, seconds=args.seconds, output_dir=args.output_dir)
-    except (db.ConfigurationError, migrate.MigrationError, threshold.ThresholdError) as exc:
+    except (db.ConfigurationError, migrate.MigrationError, threshold.ThresholdError, lint_plpgsql.LintError,
+            lint_squawk.LintError) as exc:
         print(f"outbox {args.command}: {exc}", file=sys.stderr)
         return 2
     except db.psycopg.Error as exc:
