@@ -93,7 +93,7 @@ def build(pytest_args: list[str] | None = None, reports_root: Path = REPO / "rep
     with tempfile.TemporaryDirectory(prefix="outbox-evidence-") as staging:
         try:
             _database_phase(run, list(pytest_args or DEFAULT_SELECTION), Path(staging), say)
-        except Exception as exc:  # the bundle records any failure; evidence of failure is evidence
+        except Exception as exc:  # noqa: BLE001 - the bundle records any failure; evidence of failure is evidence
             run.errors.append(f"{type(exc).__name__}: SQLSTATE {db.sqlstate(exc)}: {exc}"
                               if db.sqlstate(exc) else f"{type(exc).__name__}: {exc}")
         collected = _collect_reports(Path(staging), run)

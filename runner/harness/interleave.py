@@ -222,7 +222,7 @@ class Probe:
         if role not in self.connections:
             self.connections[role] = db.connect(self.url, application_name=f"interleave-probe/{role}",
                                                 autocommit=True, role=role)
-        return self.connections[role].execute(query, params)  # type: ignore[arg-type]
+        return self.connections[role].execute(query, params)
 
     def close(self) -> None:
         for conn in self.connections.values():

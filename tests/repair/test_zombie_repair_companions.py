@@ -143,7 +143,7 @@ def test_two_cycles_started_together_requeue_each_zombie_once(clean_database: Da
             with role_connection(url, repair.ROLE, name=name) as conn:
                 barrier.wait()
                 repair.run_cycle(conn, 1, emit=lines[name].append, batch_size=1)
-        except BaseException as exc:  # reported below with have/want
+        except BaseException as exc:  # noqa: BLE001 - reported below with have/want
             errors.append(exc)
 
     threads = [threading.Thread(target=session, args=(name,)) for name in lines]
