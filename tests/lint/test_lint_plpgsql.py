@@ -44,6 +44,14 @@ def checkable(server: Server) -> Iterator[Database]:
         drop_database(server, created.name)
 
 
+@pytest.fixture
+def planted(checkable: Database) -> Database:
+    """The scratch database with two faulty functions planted in the package's schema."""
+    with psycopg.connect(checkable.url, autocommit=True) as conn:
+        conn.execute(PLANTED)
+    return checkable
+
+
 def test_every_package_function_passes_plpgsql_check(checkable: Database) -> None:
     result = plpgsql.check(checkable.url)
     lines: list[str] = []
@@ -54,10 +62,8 @@ def test_every_package_function_passes_plpgsql_check(checkable: Database) -> Non
         assert expected in result.functions
 
 
-def test_planted_faults_fail_the_lint(checkable: Database) -> None:
-    with psycopg.connect(checkable.url, autocommit=True) as conn:
-        conn.execute(PLANTED)
-    result = plpgsql.check(checkable.url)
+def test_planted_faults_fail_the_lint(planted: Database) -> None:
+    result = plpgsql.check(planted.url)
     found = {(f.function, f.sqlstate, f.message) for f in result.findings}
     assert (PLANTED_FUNCTION, "42703", 'column p.no_such_column does not exist') in found, found
     assert (PLANTED_FUNCTION, "00000", 'unused variable "v_unused"') in found, found
