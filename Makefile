@@ -32,8 +32,13 @@ prove: $(INSTALLED) ## run the database proofs (embedded PostgreSQL unless DATAB
 test: lint ## lint, then every test and proof
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-lint: $(INSTALLED) ## sqlfluff over sql/ and the runner's SQL
-	$(BIN)/sqlfluff lint sql runner/sql
+# Every linter runs, and lint fails at the end if any one failed.
+LINTERS := "sqlfluff lint sql runner/sql" "outbox lint migrations" "outbox lint plpgsql" "ruff check" "mypy"
+lint: $(INSTALLED) ## sqlfluff (sql/), squawk (sql/tables/), plpgsql_check (function bodies), ruff and mypy (runner/, tests/)
+	@failed=""; for linter in $(LINTERS); do \
+		echo "lint: $$linter"; $(BIN)/$$linter || failed="$$failed, $$linter"; \
+	done; \
+	if [ -n "$$failed" ]; then echo "lint: FAILED: $${failed#, }"; exit 1; fi
 
 evidence: $(INSTALLED) ## guardrails + proofs -> reports/<UTC time>-<sha>/ (verify: .venv/bin/outbox evidence verify DIR)
 	$(BIN)/outbox evidence $(if $(PYTEST_ARGS),--pytest-args="$(PYTEST_ARGS)")

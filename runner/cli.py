@@ -11,6 +11,8 @@ from pathlib import Path
 from runner import cluster, db, metrics, migrate, package, repair, threshold
 from runner.bench import run as bench
 from runner.evidence import bundle as evidence
+from runner.lint import plpgsql as lint_plpgsql
+from runner.lint import squawk as lint_squawk
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -24,7 +26,8 @@ def main(argv: list[str] | None = None) -> int:
         "evidence", help="run the guardrails and the proofs; write reports/<UTC time>-<sha>/ (DATABASE_URL optional)")
     evidence_cmd.add_argument("--pytest-args", default=None,
                               help='replace the test selection, e.g. --pytest-args="tests/sql -k sql_proof"')
-    evidence_cmd.add_argument("--reports-dir", type=Path, default=None, help="where the bundle goes (default: reports/)")
+    evidence_cmd.add_argument("--reports-dir", type=Path, default=None, 
+                              help="where the bundle goes (default: reports/)")
     evidence_sub = evidence_cmd.add_subparsers(dest="evidence_command")
     verify_cmd = evidence_sub.add_parser("verify", help="check a bundle against its MANIFEST.sha256")
     verify_cmd.add_argument("bundle", type=Path)
@@ -35,7 +38,13 @@ def main(argv: list[str] | None = None) -> int:
     bench_cmd.add_argument("--quick", action="store_true", help="CI smoke: short runs, 10k/100k ledger only")
     bench_cmd.add_argument("--seconds", type=int, default=None, help="length of each timed run (10; quick: 1)")
     bench_cmd.add_argument("--output-dir", type=Path, default=None,
-                           help="where bench.json/.txt/.png and plans.txt go (default: reports/bench/<UTC time>-<sha>/)")
+                           help="where bench.json/.txt/.png and plans.txt go "
+                                "(default: reports/bench/<UTC time>-<sha>/)")
+
+    lint_cmd = commands.add_parser(
+        "lint", help="plpgsql: plpgsql_check over every plpgsql function (DATABASE_URL optional; needs the "
+                     "extension); migrations: squawk over sql/tables/ with the warnings accepted in .squawk.toml")
+    lint_cmd.add_argument("linter", choices=("plpgsql", "migrations"))
 
     args = parser.parse_args(argv)
     try:
@@ -48,10 +57,12 @@ def main(argv: list[str] | None = None) -> int:
             return _repair(args)
         if args.command == "metrics":
             return _metrics(args)
+        if args.command == "lint":
+            return lint_plpgsql.main() if args.linter == "plpgsql" else lint_squawk.main()
         if args.command == "bench":
             return bench.main(quick=args.quick, seconds=args.seconds, output_dir=args.output_dir)
     except (db.ConfigurationError, migrate.MigrationError, threshold.ThresholdError, package.PackageError,
-            cluster.ClusterError) as exc:
+            cluster.ClusterError, lint_plpgsql.LintError, lint_squawk.LintError) as exc:
         print(f"outbox {args.command}: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:  # a file the command needs, unreadable or gone

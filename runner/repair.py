@@ -9,7 +9,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -25,7 +25,7 @@ Emit = Callable[[dict[str, Any]], None]
 
 def emit_json(record: dict[str, Any]) -> None:
     """One JSON log line on stdout, flushed at once so a supervisor sees it as it happens."""
-    line = {**record, "timestamp": datetime.now(timezone.utc).isoformat(timespec="milliseconds")}
+    line = {**record, "timestamp": datetime.now(UTC).isoformat(timespec="milliseconds")}
     sys.stdout.write(json.dumps(line, default=_jsonable) + "\n")
     sys.stdout.flush()
 

@@ -10,7 +10,7 @@ OUTBOX_TEST_CLUSTER_DIR, so the proofs run on the database whose privileges it r
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -81,7 +81,7 @@ def drop_database(server: Server, name: str) -> None:
 def database(server: Server) -> Iterator[Database]:
     given = os.environ.get("OUTBOX_TEST_DATABASE_URL")
     if given:  # `outbox evidence` migrated it and reads its privileges after the proofs; it drops it
-        yield Database(server=server, name=psycopg.conninfo.conninfo_to_dict(given)["dbname"], url=given)
+        yield Database(server=server, name=str(psycopg.conninfo.conninfo_to_dict(given)["dbname"]), url=given)
         return
     created = create_migrated_database(server)
     try:
@@ -114,7 +114,8 @@ def proof(request: pytest.FixtureRequest) -> Iterator[ProofRecord]:
 
 
 @pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+def pytest_runtest_makereport(item: pytest.Item,
+                               call: pytest.CallInfo[None]) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     """Keeps each phase's report on the item; in CI turns a skip into a failure, because a proof
     that did not run proved nothing."""
     report = yield

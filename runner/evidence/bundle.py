@@ -59,7 +59,7 @@ def build(pytest_args: list[str] | None = None, reports_root: Path = REPO / "rep
     with tempfile.TemporaryDirectory(prefix="outbox-evidence-") as staging:
         try:
             _database_phase(run, list(pytest_args or DEFAULT_SELECTION), Path(staging), say)
-        except Exception as exc:  # the bundle records any failure; evidence of failure is evidence
+        except Exception as exc:  # noqa: BLE001 - the bundle records any failure; evidence of failure is evidence
             run.errors.append(f"{type(exc).__name__}: SQLSTATE {db.sqlstate(exc)}: {exc}"
                               if db.sqlstate(exc) else f"{type(exc).__name__}: {exc}")
         collected = _collect_reports(Path(staging), run.bundle / "proofs")
@@ -190,7 +190,7 @@ def _write_snapshots(run: Run) -> None:
     for snap in run.snapshots:
         (directory / f"privileges_{snap.label}.tsv").write_text(privileges.privileges_tsv(snap))
         (directory / f"roles_{snap.label}.tsv").write_text(privileges.roles_tsv(snap))
-    for before, after in zip(run.snapshots, run.snapshots[1:]):
+    for before, after in zip(run.snapshots, run.snapshots[1:], strict=False):
         for kind in ("privileges", "roles"):
             lines = privileges.diff(getattr(before, kind), getattr(after, kind))
             (directory / f"diff_{kind}_{before.label}__{after.label}.txt").write_text(

@@ -94,7 +94,8 @@ def sqlfluff(output: Path) -> Guardrail:
     result = subprocess.run(command, cwd=REPO, capture_output=True, text=True, check=False)
     output.write_text(f"$ {' '.join(command[1:])}\n{result.stdout}{result.stderr}exit code {result.returncode}\n")
     offenders = [] if result.returncode == 0 else [
-        {"object": line.removeprefix("== [").split("]")[0], "detail": "sqlfluff violations, see guardrails/sqlfluff.txt"}
+        {"object": line.removeprefix("== [").split("]")[0],
+         "detail": "sqlfluff violations, see guardrails/sqlfluff.txt"}
         for line in result.stdout.splitlines() if line.startswith("== [")
     ] or [{"object": "sqlfluff", "detail": f"exit code {result.returncode}"}]
     return Guardrail(name="sqlfluff", rule="sqlfluff lint sql runner/sql is clean",

@@ -22,7 +22,8 @@ class Verification:
 
     def lines(self) -> list[str]:
         return ([f"changed: {name}" for name in self.changed] + [f"missing: {name}" for name in self.missing]
-                + [f"extra: {name}" for name in self.extra] + [f"malformed manifest line: {line}" for line in self.malformed])
+                + [f"extra: {name}" for name in self.extra]
+                + [f"malformed manifest line: {line}" for line in self.malformed])
 
 
 def sha256_of(path: Path) -> str:

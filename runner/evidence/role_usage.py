@@ -18,7 +18,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-SETUP = re.compile(r"TRUNCATE|INSERT|COPY|CREATE (DATABASE|ROLE|TABLE|SCHEMA|FUNCTION|TRIGGER)|DROP (DATABASE|ROLE|SCHEMA|TRIGGER)|GRANT|REVOKE|"
+SETUP = re.compile(r"TRUNCATE|INSERT|COPY|CREATE (DATABASE|ROLE|TABLE|SCHEMA|FUNCTION|TRIGGER)|"
+                   r"DROP (DATABASE|ROLE|SCHEMA|TRIGGER)|GRANT|REVOKE|"
                    r"migrate\.migrate|install_helpers|create_migrated_database|drop_database|empty_package_tables|"
                    r"scratch\.(prepare|create_database|drop_database)", re.IGNORECASE)
 # A fault proof's own action on the server: a connection that terminates a backend, holds a table
@@ -60,7 +61,8 @@ def scan_file(path: Path, name: str) -> list[Use]:
     tree = ast.parse(source)
     parents = {child: node for node in ast.walk(tree) for child in ast.iter_child_nodes(node)}
     uses = []
-    docstrings = {node.value for node in ast.walk(tree) if isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant)}
+    docstrings = {node.value for node in ast.walk(tree)
+                  if isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant)}
     for node in ast.walk(tree):
         kind, detail = _classify(node) if node not in docstrings else (None, "")
         if kind is None:

@@ -212,7 +212,8 @@ class Probe:
         self.url = url
         self.connections: dict[str, psycopg.Connection] = {}
 
-    def rows(self, role: str, query: str, params: Sequence[Any] | dict[str, Any] | None = None) -> list[tuple[Any, ...]]:
+    def rows(self, role: str, query: str,
+             params: Sequence[Any] | dict[str, Any] | None = None) -> list[tuple[Any, ...]]:
         return self.execute(role, query, params).fetchall()
 
     def execute(self, role: str, query: str,
@@ -222,7 +223,7 @@ class Probe:
         if role not in self.connections:
             self.connections[role] = db.connect(self.url, application_name=f"interleave-probe/{role}",
                                                 autocommit=True, role=role)
-        return self.connections[role].execute(query, params)  # type: ignore[arg-type]
+        return self.connections[role].execute(query, params)
 
     def close(self) -> None:
         for conn in self.connections.values():

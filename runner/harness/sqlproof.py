@@ -2,7 +2,8 @@
 
 A proof raises on the first invariant that does not hold; every `ok:` notice it raised on the
 way is returned so a reader sees what was proved. Every proof ends, in its own transaction, with
-payment_outbox.check_invariants(): what it left behind must be a consistent outbox. A line `-- requires: _name.sql` runs that file
+payment_outbox.check_invariants(): what it left behind must be a consistent outbox. A line
+`-- requires: _name.sql` runs that file
 of sql/tests first, in the same transaction (shared declarations such as the privilege matrix).
 """
 

@@ -21,7 +21,8 @@ from tests.conftest import Server
 REPO = Path(__file__).resolve().parents[2]
 PLAN_CALLS = {"enqueue (new key)", "enqueue (repeated key)", "claim_outbox_batch (batch 100)",
               "complete_outbox_attempt (DISPATCHED)", "repair_zombie_attempts (batch 100)"}
-TARGETS = {"enqueue", "dispatch_batch_1", "dispatch_batch_1_python", "dispatch_batch_10", "dispatch_batch_100", "repair_growth",
+TARGETS = {"enqueue", "dispatch_batch_1", "dispatch_batch_1_python", "dispatch_batch_10", "dispatch_batch_100",
+           "repair_growth",
            "duplicate_storm", "no_ledger_scan"}
 
 

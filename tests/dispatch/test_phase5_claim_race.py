@@ -146,7 +146,8 @@ def test_claim_race(clean_database: Database, proof: ProofRecord) -> None:
         elapsed = time.perf_counter() - started
 
     queue = api.queue(url)
-    in_flight = {str(outbox_id): (worker_id, attempt_no) for outbox_id, attempt_no, worker_id in queue["in_flight_items"]}
+    in_flight = {str(outbox_id): (worker_id, attempt_no)
+                 for outbox_id, attempt_no, worker_id in queue["in_flight_items"]}
     due_now = queue["due_now"]
 
     distinct_waits = sorted({w for w in sampler.waits if any(b in pids for b in w.blockers)}, key=repr)

@@ -31,6 +31,7 @@ import threading
 import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass
+from typing import Any
 
 import psycopg
 import pytest
@@ -147,14 +148,16 @@ class Storm:
                             with self.lock:
                                 self.completion_errors.append(
                                     f"{session.name} {item.outbox_id} {item.instruction_id}/{item.idempotency_key}: "
-                                    f"{exc.sqlstate} {exc.diag.message_primary} {exc.diag.message_detail or ''}".strip())
+                                    f"{exc.sqlstate} {exc.diag.message_primary} "
+                                    f"{exc.diag.message_detail or ''}".strip())
                 with self.lock:
                     self.claims.extend((session.name, item) for item in batch)
             elif done:
                 return  # ingest had finished before this claim found nothing: drained
             else:
                 with self.progress:  # nothing due yet: wait for the next enqueue, not for a time
-                    self.progress.wait_for(lambda: self.enqueued != enqueued or self.ingesting == 0)
+                    # The predicate runs inside this iteration's wait, while `enqueued` is this iteration's.
+                    self.progress.wait_for(lambda: self.enqueued != enqueued or self.ingesting == 0)  # noqa: B023
 
 
 def test_mixed_storm(clean_database: Database, proof: ProofRecord) -> None:
@@ -165,7 +168,7 @@ def test_mixed_storm(clean_database: Database, proof: ProofRecord) -> None:
 
     with open_sessions(url, "outbox_ingest", session_names("mixed/i", INGEST_SESSIONS)) as ingest, \
             open_sessions(url, "outbox_executor", session_names("mixed/d", DISPATCH_SESSIONS)) as dispatch:
-        share_of = {s.name: share for s, share in zip(ingest, shares)}
+        share_of = {s.name: share for s, share in zip(ingest, shares, strict=True)}
         started = time.perf_counter()
         outcomes = Together(ingest + dispatch, lambda s: storm.ingest(s, share_of[s.name]) if s.name in share_of
                             else storm.dispatch(s)).start().outcomes()
@@ -211,7 +214,8 @@ def verify(proof: ProofRecord, storm: Storm, items: dict[str, tuple[str, str, st
     proof.check("each key maps to exactly one item", want={},
                 have={f"{k[0]}/{k[1]}": ids for k, ids in by_key.items() if len(ids) != 1})
     proof.check("per participant the sequence ids are exactly 1..n", want={},
-                have={p: sorted(ids) for p, ids in by_participant.items() if sorted(ids) != list(range(1, len(ids) + 1))})
+                have={p: sorted(ids) for p, ids in by_participant.items()
+                      if sorted(ids) != list(range(1, len(ids) + 1))})
     proof.check("every key sent has its item", want=sorted({c.args.key for c in calls}), have=sorted(by_key))
     proof.check("every call returned", want=len(calls), have=len(storm.results))
     proof.check("the only error is PO001", want=["PO001"] if states.get("PO001") else [],
@@ -242,7 +246,7 @@ def verify(proof: ProofRecord, storm: Storm, items: dict[str, tuple[str, str, st
 
 
 def several_items(storm: Storm, items: dict[str, tuple[str, str, str, int, str]],
-                  by_key: dict[tuple[str, str], list[str]]) -> list[dict[str, object]]:
+                  by_key: dict[tuple[str, str], list[str]]) -> list[dict[str, Any]]:
     """For a key that holds more than one item: each item, and every call of the key with what it got."""
     found = []
     for key, ids in by_key.items():
@@ -250,7 +254,8 @@ def several_items(storm: Storm, items: dict[str, tuple[str, str, str, int, str]]
             continue
         found.append({
             "key": "/".join(key),
-            "items": [{"outbox_id": i, "participant_id": items[i][2], "sequence_id": items[i][3], "rail_type": items[i][4]}
+            "items": [{"outbox_id": i, "participant_id": items[i][2], "sequence_id": items[i][3],
+                       "rail_type": items[i][4]}
                       for i in ids],
             "calls": [{"number": c.number, "session": storm.caller.get(c.number), "kind": c.kind,
                        "participant_id": c.args.participant_id, "rail_type": c.args.rail_type,

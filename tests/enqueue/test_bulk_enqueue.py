@@ -21,7 +21,7 @@ def test_fifty_thousand_enqueues_in_one_transaction(clean_database: Database, pr
     takes may pile up until commit beyond what the lock table holds (64 x 100 slots here)."""
     with Client.connect(clean_database.url, Role.INGEST, name="bulk file", autocommit=False) as client:
         conn = client.conn
-        settings = dict(conn.execute(
+        settings: dict[str, str] = dict(conn.execute(
             "SELECT name, setting FROM pg_settings WHERE name IN ('max_locks_per_transaction', 'max_connections')"
         ).fetchall())
         started = time.monotonic()

@@ -77,7 +77,7 @@ def variant_of(url: str, item: HeldItem) -> str | None:
     """Which variant's arguments the item holds (the payload compared by its sha256, as the package does)."""
     with role_connection(url, "outbox_readonly", name="phase5/reuse/sha") as conn:
         for kind, call in VARIANTS.items():
-            (sha,) = conn.execute(PAYLOAD_SHA256, (Jsonb(call.payload),)).fetchone()
+            sha = conn.execute(PAYLOAD_SHA256, (Jsonb(call.payload),)).fetchone()[0]
             if (item.participant_id, item.rail_type, bytes(item.payload_sha256)) == (
                     call.participant_id, call.rail_type, bytes(sha)):
                 return kind
@@ -105,7 +105,7 @@ def test_conflicting_reuse_in_a_storm(clean_database: Database, proof: ProofReco
     kinds = [CYCLE[n % len(CYCLE)] for n in range(size)]
 
     with open_sessions(url, "outbox_ingest", session_names("reuse", size)) as sessions:
-        sent = {s.name: kind for s, kind in zip(sessions, kinds)}
+        sent = {s.name: kind for s, kind in zip(sessions, kinds, strict=True)}
         started = time.perf_counter()
         outcomes = run_together(sessions, lambda s: enqueue(s.conn, VARIANTS[sent[s.name]]))
         elapsed = time.perf_counter() - started

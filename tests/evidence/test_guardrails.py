@@ -58,7 +58,8 @@ def test_the_package_passes_every_guardrail(database: Database, proof: ProofReco
 
 def test_each_planted_violation_is_named(violated: Database, proof: ProofRecord) -> None:
     found = offenders(guardrails.static_guardrails(violated.url))
-    proof.check("SECURITY DEFINER without search_path", want=[("payment_outbox.list_stuck_dispatching(integer)", "no SET clause")],
+    proof.check("SECURITY DEFINER without search_path",
+                want=[("payment_outbox.list_stuck_dispatching(integer)", "no SET clause")],
                 have=found["security_definer_search_path"])
     proof.check("PUBLIC EXECUTE", want=["payment_outbox._retry_delay(integer)"],
                 have=[o for o, _ in found["public_execute"]])

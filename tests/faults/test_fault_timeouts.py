@@ -52,7 +52,7 @@ def test_timeout_inside_the_call_leaves_nothing(clean_database: Database, proof:
     item = api.enqueue_once(url, "timeout-1", "bank-t", "timeout/1")
     with Worker.connected(url, "worker-timeout") as worker:
         claimed = worker.claim(5) if operation == "complete" else []
-        call = {"claim": lambda: worker.claim(5),
+        call: Callable[[], Any] = {"claim": lambda: worker.claim(5),
                 "complete": lambda: worker.complete(claimed[0], RailOutcome("DISPATCHED"))}[operation]
         before = snapshot(url)
         worker.conn.execute(sql.SQL("SET {} = {}").format(sql.Identifier(setting), sql.Literal(TIMEOUT)))

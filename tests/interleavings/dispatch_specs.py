@@ -52,7 +52,8 @@ def check_claims(result: PermutationResult, probe: Probe) -> list[Invariant]:
     checks.append(Invariant("one DISPATCHING attempt 1 per item, by the worker that claimed it",
                             want=sorted((i, 1, "DISPATCHING", f"worker-{s}") for s in got for i in got[s]),
                             have=sorted(tuple(row) for row in ledger)))
-    checks.append(Invariant("three items in flight", want=(3, 3), have=tuple(probe.rows("outbox_readonly", METRICS)[0])))
+    checks.append(Invariant("three items in flight", want=(3, 3),
+                            have=tuple(probe.rows("outbox_readonly", METRICS)[0])))
     return checks
 
 
@@ -85,7 +86,8 @@ def check_complete_vs_complete(result: PermutationResult, probe: Probe) -> list[
     state = outcomes[winners[0]].rows[0][1]
     ledger = [tuple(row[:2]) for row in probe.rows("outbox_auditor", LEDGER, (ITEM_ID,))]
     checks.append(Invariant("one terminal attempt, the winner's", want=[(1, "DISPATCHING"), (2, state)], have=ledger))
-    checks.append(Invariant("the item left the queue", want=(0, 0), have=tuple(probe.rows("outbox_readonly", METRICS)[0])))
+    checks.append(Invariant("the item left the queue", want=(0, 0),
+                            have=tuple(probe.rows("outbox_readonly", METRICS)[0])))
     return checks
 
 
@@ -101,7 +103,8 @@ def check_repair_vs_repair(result: PermutationResult, probe: Probe) -> list[Inva
     ledger = [tuple(row[:2]) for row in probe.rows("outbox_auditor", LEDGER, (ITEM_ID,))]
     checks.append(Invariant("one ZOMBIE_REQUEUE in the ledger", want=[(1, "DISPATCHING"), (2, "ZOMBIE_REQUEUE")],
                             have=ledger))
-    checks.append(Invariant("the item is due again", want=(1, 0), have=tuple(probe.rows("outbox_readonly", METRICS)[0])))
+    checks.append(Invariant("the item is due again", want=(1, 0),
+                            have=tuple(probe.rows("outbox_readonly", METRICS)[0])))
     return checks
 
 

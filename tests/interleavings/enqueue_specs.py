@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from runner.harness.interleave import (
     Invariant,
     PermutationResult,
@@ -14,6 +16,7 @@ from runner.harness.interleave import (
 from tests.interleavings.seeds import enqueue_sql
 
 QUEUE_DEPTH = "SELECT queue_depth FROM payment_outbox.payment_outbox_queue_metrics"
+Check = Callable[[PermutationResult, Probe], list[Invariant]]  # a Spec.check
 
 
 def _ends(spec_sessions: tuple[Session, ...]) -> dict[str, str]:
@@ -39,7 +42,7 @@ def _enqueue_outcomes(result: PermutationResult,
     return outcomes, Invariant("every enqueue returned an item", want={}, have=errors)
 
 
-def _check_same_key(sessions: tuple[Session, ...]):  # noqa: ANN202 - a Spec.check
+def _check_same_key(sessions: tuple[Session, ...]) -> Check:
     ends = _ends(sessions)
 
     def check(result: PermutationResult, probe: Probe) -> list[Invariant]:
@@ -73,7 +76,7 @@ def _check_same_key(sessions: tuple[Session, ...]):  # noqa: ANN202 - a Spec.che
     return check
 
 
-def _check_participant(sessions: tuple[Session, ...]):  # noqa: ANN202 - a Spec.check
+def _check_participant(sessions: tuple[Session, ...]) -> Check:
     ends = _ends(sessions)
 
     def check(result: PermutationResult, probe: Probe) -> list[Invariant]:

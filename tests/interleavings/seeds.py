@@ -19,7 +19,8 @@ def claimed_item(claimed_ago: str, worker: str = "worker-gone") -> tuple[tuple[N
     return (
         (None, f"INSERT INTO payment_outbox.participant_outbox_sequences (participant_id, next_sequence_id) "
                f"VALUES ('{PARTICIPANT}', 2)"),
-        (None, f"INSERT INTO payment_outbox.payment_outbox_idempotency_keys (instruction_id, idempotency_key, outbox_id) "
+        (None, "INSERT INTO payment_outbox.payment_outbox_idempotency_keys "
+               "(instruction_id, idempotency_key, outbox_id) "
                f"VALUES ('{INSTRUCTION}', '{KEY}', '{ITEM_ID}')"),
         (None, f"""INSERT INTO payment_outbox.payment_outbox_pending (
                        outbox_id, instruction_id, participant_id, sequence_id, idempotency_key, rail_type,

@@ -122,10 +122,12 @@ PLANTS = {
         [allocator(2), register("k1", 1), pending(1, 1, "k1", attempt_count=1, claimed=True)],
         "a claim on attempt 1 with no ledger row"),
     "dispatching_attempt_without_claim": Plant(
-        [allocator(2), register("k1", 1), pending(1, 1, "k1", attempt_count=1), *attempts(1, 1, "k1", (1, "DISPATCHING"))],
+        [allocator(2), register("k1", 1), pending(1, 1, "k1", attempt_count=1),
+         *attempts(1, 1, "k1", (1, "DISPATCHING"))],
         "a DISPATCHING ledger row, the pending row holds no claim"),
     "terminal_item_in_pending": Plant(
-        [allocator(2), register("k1", 1), pending(1, 1, "k1", attempt_count=2), *attempts(1, 1, "k1", *DISPATCHED_TWICE)],
+        [allocator(2), register("k1", 1), pending(1, 1, "k1", attempt_count=2),
+         *attempts(1, 1, "k1", *DISPATCHED_TWICE)],
         "a dispatched item still in pending"),
     "item_lost": Plant(
         [allocator(2), register("k1", 1), *attempts(1, 1, "k1", (1, "DISPATCHING"))],

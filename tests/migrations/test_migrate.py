@@ -39,7 +39,8 @@ def sql_copy(tmp_path: Path) -> Path:
 
 def ledger(url: str) -> list[tuple[str, str, str]]:
     with psycopg.connect(url) as conn:
-        return conn.execute("SELECT file_name, kind, sha256 FROM payment_outbox.schema_migrations ORDER BY 1").fetchall()
+        return conn.execute(
+            "SELECT file_name, kind, sha256 FROM payment_outbox.schema_migrations ORDER BY 1").fetchall()
 
 
 def schema_exists(url: str) -> bool:
@@ -55,7 +56,8 @@ def test_second_run_applies_nothing(empty_database: Database, proof: ProofRecord
     proof.check("first run applies every packaged file", want=len(files), have=len(first.files))
     proof.check("second run applies nothing", want=0, have=len(second.files))
     proof.check("second run says so", want="migrate: database is up to date; nothing to apply", have=lines[-1])
-    proof.check("one ledger row per file", want=sorted(f.name for f in files), have=[r[0] for r in ledger(empty_database.url)])
+    proof.check("one ledger row per file", want=sorted(f.name for f in files),
+                have=[r[0] for r in ledger(empty_database.url)])
 
 
 def test_dry_run_changes_nothing(empty_database: Database, proof: ProofRecord) -> None:
@@ -171,7 +173,8 @@ def test_existing_roles_need_no_createrole(server: Server, proof: ProofRecord) -
         url = server.database_url(name)
         plain_url = psycopg.conninfo.make_conninfo(url, user=role)
         with psycopg.connect(plain_url) as conn:
-            can_create_role = conn.execute("SELECT rolcreaterole FROM pg_roles WHERE rolname = current_user").fetchone()[0]
+            can_create_role = conn.execute(
+                "SELECT rolcreaterole FROM pg_roles WHERE rolname = current_user").fetchone()[0]
         work = migrate.migrate(plain_url, say=lambda line: None)
         proof.check("the migrating role has no CREATEROLE", want=False, have=can_create_role)
         proof.check("no role was missing", want=[], have=work.missing_roles)

@@ -53,7 +53,8 @@ def _seed_items_without_register(url: str) -> None:
             "INSERT INTO payment_outbox.payment_outbox_attempts (outbox_id, instruction_id, participant_id,"
             " sequence_id, idempotency_key, rail_type, payload_sha256, item_created_at, attempt_no, state, claimed_at,"
             " completed_at, worker_id) SELECT '00000000-0000-4000-8000-000000000002', 'upgrade-2', 'bank-a', 2,"
-            " 'key-2', 'sepa', sha256(convert_to(%(p)s::text, 'UTF8')), now(), n, s::payment_outbox.outbox_attempt_state,"
+            " 'key-2', 'sepa', sha256(convert_to(%(p)s::text, 'UTF8')), now(), n,"
+            " s::payment_outbox.outbox_attempt_state,"
             " now(), CASE WHEN n = 2 THEN now() END, 'w1'"
             " FROM (VALUES (1, 'DISPATCHING'), (2, 'DISPATCHED')) AS v (n, s)",
             {"p": Jsonb(PAYLOAD)})

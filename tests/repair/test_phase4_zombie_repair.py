@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -45,9 +45,9 @@ def test_phase4_one_stale_claim_is_requeued_exactly_once(database: Database, pro
                 have=api.stuck(url, THRESHOLD))
 
     # 5. One repair cycle through the real entry point.
-    started = datetime.now(timezone.utc)
+    started = datetime.now(UTC)
     first = zombies.run_repair(url, threshold=str(THRESHOLD))
-    finished = datetime.now(timezone.utc)
+    finished = datetime.now(UTC)
     proof.observe(first_stdout=first.lines, first_stderr=first.stderr)
     proof.check("outbox repair exits 0", want=0, have=first.returncode)
 
@@ -68,7 +68,8 @@ def test_phase4_one_stale_claim_is_requeued_exactly_once(database: Database, pro
     line = logged[0]
     proof.check("the log line carries every field", want=set(), have=ITEM_FIELDS - set(line))
     proof.check("the log line's values", want={
-        "event": "zombie_requeued", "outbox_id": item.outbox_id, "attempt_no": new_attempt_no, "previous_state": "DISPATCHING",
+        "event": "zombie_requeued", "outbox_id": item.outbox_id, "attempt_no": new_attempt_no,
+        "previous_state": "DISPATCHING",
         "new_state": "ZOMBIE_REQUEUE", "threshold_seconds": THRESHOLD, "worker_id": item.worker_id,
     }, have={key: line.get(key) for key in ("event", "outbox_id", "attempt_no", "previous_state", "new_state",
                                              "threshold_seconds", "worker_id")})

@@ -141,7 +141,8 @@ def test_a_bad_threshold_is_a_clear_error_and_repairs_nothing(clean_database: Da
         proof.check(f"ZOMBIE_THRESHOLD_SECONDS={value!r}: exit 2 with the variable named", want=(2, True),
                     have=(run.returncode, any("ZOMBIE_THRESHOLD_SECONDS" in line.get("error", "")
                                               for line in run.events("repair_failed"))))
-    proof.check("nothing was repaired", want=[(1, "DISPATCHING", item.worker_id)], have=zombies.ledger(url, item.outbox_id))
+    proof.check("nothing was repaired", want=[(1, "DISPATCHING", item.worker_id)],
+                have=zombies.ledger(url, item.outbox_id))
 
 
 def test_a_database_error_exits_1_with_its_sqlstate(server: Server, proof: ProofRecord) -> None:
@@ -179,7 +180,7 @@ def test_postgres_exporter_queries_run_as_runtime_roles(clean_database: Database
                 cur = conn.execute(spec["query"])
                 columns, rows = [c.name for c in cur.description], cur.fetchall()
             proof.check(f"{namespace} as {role}: columns are the declared metrics", want=declared, have=columns)
-            values = dict(zip(columns, rows[0])) if len(rows) == 1 else {}
+            values = dict(zip(columns, rows[0], strict=True)) if len(rows) == 1 else {}
             proof.check(f"{namespace} as {role}: one row of the current gauges", want={
                 "queue_depth": 2, "due_now": 1, "in_flight": 1, "stuck_dispatching": 1},
                 have={key: values.get(key) for key in ("queue_depth", "due_now", "in_flight", "stuck_dispatching")})

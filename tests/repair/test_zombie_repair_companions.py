@@ -110,7 +110,8 @@ def test_zombie_at_the_maximum_attempt_count_fails(clean_database: Database, pro
     repaired = zombies.run_repair(url)
     proof.observe(stdout=repaired.lines)
     proof.check("attempt 19's zombie: one FAILED line", want=[("zombie_failed", 20, "FAILED", last.worker_id)],
-                have=[(x["event"], x["attempt_no"], x["new_state"], x["worker_id"]) for x in repaired.items(last.outbox_id)])
+                have=[(x["event"], x["attempt_no"], x["new_state"], x["worker_id"])
+                      for x in repaired.items(last.outbox_id)])
     proof.check("attempt 17's zombie: requeued as 18", want=[("zombie_requeued", 18, "ZOMBIE_REQUEUE")],
                 have=[(x["event"], x["attempt_no"], x["new_state"]) for x in repaired.items(below.outbox_id)])
     proof.check("summary counts one of each", want=[(1, 1)],
@@ -140,7 +141,7 @@ def test_two_cycles_started_together_requeue_each_zombie_once(clean_database: Da
             with role_connection(url, Role.REPAIR, name=name) as conn:
                 barrier.wait()
                 repair.run_cycle(conn, 1, emit=lines[name].append, batch_size=1)
-        except BaseException as exc:  # reported below with have/want
+        except BaseException as exc:  # noqa: BLE001 - reported below with have/want
             errors.append(exc)
 
     threads = [threading.Thread(target=session, args=(name,)) for name in lines]

@@ -34,8 +34,9 @@ def test_cluster_runs_unprivileged_with_fsync_and_is_removed_after_a_failure() -
         with cluster.EmbeddedCluster() as embedded:
             workdir = embedded.workdir
             with psycopg.connect(embedded.admin_url) as conn:
-                settings = dict(conn.execute(
-                    "SELECT name, setting FROM pg_settings WHERE name IN ('fsync', 'data_checksums', 'listen_addresses')"
+                settings: dict[str, str] = dict(conn.execute(
+                    "SELECT name, setting FROM pg_settings "
+                    "WHERE name IN ('fsync', 'data_checksums', 'listen_addresses')"
                 ).fetchall())
             with psycopg.connect(embedded.database_url) as conn:
                 owner = conn.execute("SELECT rolsuper FROM pg_roles WHERE rolname = current_user").fetchone()[0]

@@ -43,7 +43,8 @@ def test_each_execute_is_judged() -> None:
 
 def test_do_blocks_in_files_are_scanned() -> None:
     text = "DO $body$ BEGIN EXECUTE 'DROP TABLE ' || v_name; END $body$;\nGRANT EXECUTE ON FUNCTION f() TO r;\n"
-    assert [(s.sql, s.passed) for s in dynamic_sql.execute_statements("file", text)] == [("'DROP TABLE ' || v_name", False)]
+    found = [(s.sql, s.passed) for s in dynamic_sql.execute_statements("file", text)]
+    assert found == [("'DROP TABLE ' || v_name", False)]
 
 
 @pytest.mark.parametrize("name", ["plain.txt", "with space.json", "test_x[param].json"])
@@ -51,6 +52,7 @@ def test_manifest_is_sha256sum_format(tmp_path: Path, name: str) -> None:
     (tmp_path / "sub").mkdir()
     (tmp_path / "sub" / name).write_text("evidence\n")
     manifest.write(tmp_path)
-    result = subprocess.run(["sha256sum", "--strict", "-c", manifest.NAME], cwd=tmp_path, capture_output=True, text=True)
+    result = subprocess.run(["sha256sum", "--strict", "-c", manifest.NAME], cwd=tmp_path, capture_output=True,
+                            text=True)
     assert result.returncode == 0, result.stdout + result.stderr
     assert manifest.verify(tmp_path).ok
