@@ -15,6 +15,7 @@ from runner import cluster
 
 
 def test_no_server_binaries_says_how_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("OUTBOX_PG_MAJOR", raising=False)
     monkeypatch.setattr(cluster.shutil, "which", lambda name: None)
     monkeypatch.setattr(cluster.glob, "glob", lambda pattern: [])
     with pytest.raises(cluster.ClusterError) as error:
