@@ -113,6 +113,7 @@ def migrate(url: str, *, dry_run: bool = False, say: Callable[[str], None] = pri
     """Apply what is not applied yet. Returns the plan that was (or, dry, would be) applied."""
     files = package_files(root)
     with db.connection(url, application_name="outbox migrate") as conn:
+        db.require_supported_server(conn)
         if dry_run:
             work = plan(conn, files)
             _describe(work, say, dry_run=True)
