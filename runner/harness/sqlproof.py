@@ -1,10 +1,10 @@
 """Runs a SQL proof file (sql/tests/*.sql): one transaction, always rolled back.
 
 A proof raises on the first invariant that does not hold; every `ok:` notice it raised on the
-way is returned so a reader sees what was proved. Every proof ends, in its own transaction, with
-payment_outbox.check_invariants(): what it left behind must be a consistent outbox. A line
-`-- requires: _name.sql` runs that file
-of sql/tests first, in the same transaction (shared declarations such as the privilege matrix).
+way is returned so a reader sees what was proved. Every proof ends, in its transaction and before
+the rollback, with payment_outbox.check_invariants() as the owner: what it left behind must be a
+consistent outbox. A line `-- requires: _name.sql` runs that file of sql/tests first, in the same
+transaction (shared declarations such as the privilege matrix).
 """
 
 from __future__ import annotations

@@ -97,7 +97,7 @@ $$;
 COMMENT ON FUNCTION payment_outbox.repair_zombie_attempts(integer, integer) IS
 'For up to p_batch_size in-flight items whose DISPATCHING claim is older than p_threshold_seconds: '
 'appends one ZOMBIE_REQUEUE attempt (attempt_no = last + 1), clears the claim and makes the item '
-'due now with attempt_count = GREATEST(attempt_count, that attempt_no); at the maximum attempt '
+'due now with attempt_count = that attempt_no; at the maximum attempt '
 'count appends FAILED and removes the item instead. Returns one row per item, with the worker '
 'that held the claim. A second call changes nothing.';
 

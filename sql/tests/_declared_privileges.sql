@@ -1,6 +1,6 @@
 -- The declared privilege matrix: every privilege a runtime role holds in the schema, and nothing else.
 -- One declaration, two readers: the privilege_matrix proof and the evidence guardrails
--- (runner/guardrails.py). Creates a temporary table, dropped at the end of the transaction.
+-- (runner/evidence/guardrails.py). Creates a temporary table, dropped at the end of the transaction.
 CREATE TEMPORARY TABLE declared_privileges (grantee text, object_name text, privilege text) ON COMMIT DROP;
 INSERT INTO declared_privileges VALUES
 ('outbox_ingest', 'schema payment_outbox', 'USAGE'),
