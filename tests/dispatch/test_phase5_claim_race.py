@@ -119,7 +119,7 @@ class Race:
             self.rounds.wait()  # every claim of the round returned; transactions still open
             session.conn.commit()
             with self.lock:
-                self.claims.extend((session.name, number, item.outbox_id, item.attempt_no) for item in batch)
+                self.claims.extend((session.name, number, str(item.outbox_id), item.attempt_no) for item in batch)
                 self.claimed_in_round[number] += len(batch)
             self.rounds.wait()  # every count is in: all claimers take the same decision
             if self.claimed_in_round[number] == 0 or any(error[1] == number for error in self.errors):

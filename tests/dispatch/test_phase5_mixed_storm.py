@@ -36,9 +36,9 @@ from typing import Any
 import psycopg
 import pytest
 
+from runner.client import ClaimedItem
 from tests.conftest import Database
 from tests.helpers.phase5 import (
-    Claimed,
     Enqueued,
     Instruction,
     check_invariants_empty,
@@ -106,7 +106,7 @@ class Storm:
         self.calls = calls
         self.results: dict[int, Enqueued | str] = {}  # call number -> result or SQLSTATE
         self.caller: dict[int, str] = {}  # call number -> session name
-        self.claims: list[tuple[str, Claimed]] = []
+        self.claims: list[tuple[str, ClaimedItem]] = []
         self.completion_errors: list[str] = []
         self.ingesting = INGEST_SESSIONS
         self.enqueued = 0  # calls returned so far: what a dispatcher with nothing to claim waits on
@@ -195,8 +195,8 @@ def verify(proof: ProofRecord, storm: Storm, items: dict[str, tuple[str, str, st
     calls = storm.calls
     kinds = Counter(c.kind for c in calls)
     states = Counter(r if isinstance(r, str) else "ok" for r in storm.results.values())
-    claimed = {item.outbox_id: item for _, item in storm.claims}
-    claims_per_attempt = Counter((item.outbox_id, item.attempt_no) for _, item in storm.claims)
+    claimed = {str(item.outbox_id): item for _, item in storm.claims}
+    claims_per_attempt = Counter((str(item.outbox_id), item.attempt_no) for _, item in storm.claims)
     proof.observe(seed=seed(), keys=mixed_keys(), calls=len(calls), calls_by_kind=dict(kinds),
                   ingest_sessions=INGEST_SESSIONS, dispatch_sessions=DISPATCH_SESSIONS, seconds=round(elapsed, 2),
                   calls_per_second=round(len(calls) / elapsed) if elapsed else None, sqlstates=dict(states),
@@ -232,7 +232,7 @@ def verify(proof: ProofRecord, storm: Storm, items: dict[str, tuple[str, str, st
     conflicting_winners = 0
     for call in calls:
         ids = by_key.get(call.args.key, [])
-        held = claimed[ids[0]].instruction() if len(ids) == 1 and ids[0] in claimed else None
+        held = Instruction.of(claimed[ids[0]]) if len(ids) == 1 and ids[0] in claimed else None
         result = storm.results.get(call.number)
         if held != call.args:
             if result != "PO001":

@@ -44,7 +44,7 @@ def test_one_completion_per_claimed_attempt(clean_database: Database, proof: Pro
     url = clean_database.url
     size = storm_size()
     claimed = enqueue_and_claim(url, ITEM, "api-worker", "phase5/terminal-api")
-    outbox_id = claimed.outbox_id
+    outbox_id = str(claimed.outbox_id)
 
     names = session_names("terminal-api", size)
     asked = {name: ("DISPATCHED", "FAILED")[n % 2] for n, name in enumerate(names)}

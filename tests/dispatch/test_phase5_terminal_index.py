@@ -67,7 +67,7 @@ def test_one_terminal_attempt_per_item_at_the_index(clean_database: Database, pr
     url = clean_database.url
     size = storm_size()
     claimed = enqueue_and_claim(url, ITEM, "index-worker", "phase5/terminal-index")
-    outbox_id = claimed.outbox_id
+    outbox_id = str(claimed.outbox_id)
 
     names = session_names("terminal-index/w", size)
     attempt_of = {name: 3 + n for n, name in enumerate(names)}

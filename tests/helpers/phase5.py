@@ -6,10 +6,11 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from typing import Any
+from uuid import UUID
 
 import psycopg
 
-from runner.client import Client, Role
+from runner.client import ClaimedItem, Client, Role
 from tests.helpers import api
 from tests.helpers.support import ProofRecord
 
@@ -65,28 +66,17 @@ class Instruction:
     def key(self) -> tuple[str, str]:
         return (self.instruction_id, self.idempotency_key)
 
+    @classmethod
+    def of(cls, item: ClaimedItem) -> Instruction:
+        """The arguments a claimed item was enqueued with."""
+        return cls(item.instruction_id, item.participant_id, item.idempotency_key, item.rail_type, item.payload)
+
 
 @dataclass(frozen=True)
 class Enqueued:
     outbox_id: str
     sequence_id: int
     state: str
-
-
-@dataclass(frozen=True)
-class Claimed:
-    outbox_id: str
-    attempt_no: int
-    instruction_id: str
-    participant_id: str
-    sequence_id: int
-    idempotency_key: str
-    rail_type: str
-    payload: dict[str, Any]
-
-    def instruction(self) -> Instruction:
-        return Instruction(self.instruction_id, self.participant_id, self.idempotency_key, self.rail_type,
-                           self.payload)
 
 
 def enqueue(conn: psycopg.Connection, call: Instruction) -> Enqueued:
@@ -96,23 +86,22 @@ def enqueue(conn: psycopg.Connection, call: Instruction) -> Enqueued:
     return Enqueued(str(row.outbox_id), row.sequence_id, row.state)
 
 
-def claim(conn: psycopg.Connection, worker_id: str, batch_size: int) -> list[Claimed]:
+def claim(conn: psycopg.Connection, worker_id: str, batch_size: int) -> list[ClaimedItem]:
     """claim_outbox_batch on a connection acting as outbox_executor."""
-    return [Claimed(str(i.outbox_id), i.attempt_no, i.instruction_id, i.participant_id, i.sequence_id,
-                    i.idempotency_key, i.rail_type, i.payload) for i in Client(conn).claim(worker_id, batch_size)]
+    return Client(conn).claim(worker_id, batch_size)
 
 
-def enqueue_and_claim(url: str, call: Instruction, worker_id: str, name: str) -> Claimed:
+def enqueue_and_claim(url: str, call: Instruction, worker_id: str, name: str) -> ClaimedItem:
     """Seeds one item through the API (as outbox_ingest) and claims it (as outbox_executor)."""
     with Client.connect(url, Role.INGEST, name=f"{name}/seed") as client:
         enqueued = enqueue(client.conn, call)
     with Client.connect(url, Role.EXECUTOR, name=f"{name}/claim") as client:
         (claimed,) = claim(client.conn, worker_id, 10)
-    assert claimed.outbox_id == str(enqueued.outbox_id), f"claimed {claimed.outbox_id}, want {enqueued.outbox_id}"
+    assert str(claimed.outbox_id) == enqueued.outbox_id, f"claimed {claimed.outbox_id}, want {enqueued.outbox_id}"
     return claimed
 
 
-def complete(conn: psycopg.Connection, outbox_id: str, attempt_no: int, state: str) -> tuple[int, str]:
+def complete(conn: psycopg.Connection, outbox_id: UUID | str, attempt_no: int, state: str) -> tuple[int, str]:
     """complete_outbox_attempt on a connection acting as outbox_executor: (attempt_no, state)."""
     row = Client(conn).complete(outbox_id, attempt_no, state)
     return row.attempt_no, row.state
