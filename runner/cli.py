@@ -125,7 +125,8 @@ def _add_repair_commands(commands: argparse._SubParsersAction) -> None:
     repair_cmd.add_argument("--metrics-addr", default="0.0.0.0", help="address for --metrics-port")
 
     metrics_cmd = commands.add_parser(
-        "metrics", help="print the queue and repair metrics in Prometheus text format (DATABASE_URL)")
+        "metrics", help="print the queue, growth (sizes per partition, vacuum horizon) and repair metrics in "
+                        "Prometheus text format (DATABASE_URL)")
     metrics_cmd.add_argument("--threshold-seconds", type=_threshold_argument, default=None, help=threshold_help)
     metrics_cmd.add_argument("--role", choices=("outbox_readonly", "outbox_repair"), default="outbox_readonly",
                              help="the runtime role to act as")
@@ -152,6 +153,7 @@ def _metrics(args: argparse.Namespace) -> int:
     registry = metrics.RepairMetrics()
     with db.connection(db.database_url(), application_name="outbox metrics", role=args.role) as conn:
         registry.record_gauges(metrics.read_queue_gauges(conn, seconds), seconds)
+        registry.record_growth(metrics.read_growth(conn))
     sys.stdout.write(registry.exposition())
     return 0
 

@@ -1,4 +1,4 @@
-"""Repair and queue metrics in Prometheus form: the registry, how it is filled, how it is shown."""
+"""Repair, queue and growth metrics in Prometheus form: the registry, how it is filled, how it is shown."""
 
 from __future__ import annotations
 
@@ -24,6 +24,26 @@ QUEUE_GAUGES = {
     "oldest_due_age_seconds": "Seconds the oldest due item has waited (0 when none is due).",
     "stuck_dispatching": "In-flight items whose claim is older than the zombie threshold "
                          "(list_stuck_dispatching).",
+    "queue_dead_tuples": "Dead row versions in the hot queue (payment_outbox_pending) not yet vacuumed: "
+                         "claims walk past them until vacuum removes them.",
+}
+# Labelled growth gauges (table_name, partition_name), from the view payment_outbox_relation_sizes.
+RELATION_GAUGES = {
+    "relation_total_bytes": "Bytes on disk of one leaf table (partition) of a package table, indexes and "
+                            "TOAST included.",
+    "relation_live_rows": "Live rows of one leaf table (partition), the statistics collector's estimate.",
+    "relation_dead_rows": "Dead row versions of one leaf table (partition) not yet vacuumed.",
+}
+# Labelled vacuum-horizon gauges (horizon_source: session, prepared_transaction, replication_slot), from
+# the function vacuum_horizon().
+HORIZON_GAUGES = {
+    "vacuum_horizon_xmin_age": "Age in transactions of the oldest horizon of this source holding back "
+                               "vacuum (0: none).",
+    "vacuum_horizon_age_seconds": "Seconds since the transaction holding the oldest horizon of this source "
+                                  "began (0: none or unknown, as for replication slots).",
+    "vacuum_horizon_complete": "1 when every holder of this source is visible to the package's owner, 0 "
+                               "when other roles' sessions are hidden from it (not a superuser nor a member "
+                               "of pg_read_all_stats).",
 }
 NAMESPACE = "payment_outbox"
 
@@ -35,14 +55,47 @@ class QueueGauges:
     in_flight: int
     oldest_due_age_seconds: float
     stuck_dispatching: int
+    queue_dead_tuples: int
+
+
+@dataclass(frozen=True)
+class RelationSize:
+    table_name: str
+    partition_name: str
+    total_bytes: int
+    live_rows: int
+    dead_rows: int
+
+
+@dataclass(frozen=True)
+class VacuumHorizon:
+    horizon_source: str
+    holder: str | None
+    complete: bool
+    xmin_age: int
+    age_seconds: float
+
+
+@dataclass(frozen=True)
+class Growth:
+    relations: list[RelationSize]
+    horizons: list[VacuumHorizon]
+
+
+def read_growth(conn: psycopg.Connection) -> Growth:
+    """Sizes per partition and the vacuum horizon; needs outbox_readonly or outbox_repair."""
+    relations = [RelationSize(*row) for row in conn.execute(db.named_sql("relation_sizes"))]
+    horizons = [VacuumHorizon(source, holder, complete, age, float(seconds))
+                for source, holder, complete, age, seconds in conn.execute(db.named_sql("vacuum_horizon"))]
+    return Growth(relations=relations, horizons=horizons)
 
 
 def read_queue_gauges(conn: psycopg.Connection, threshold_seconds: int) -> QueueGauges:
     """One consistent read of the queue gauges; needs outbox_readonly or outbox_repair."""
     row = db.first_row(conn.execute(db.named_sql("queue_gauges"), {"threshold_seconds": threshold_seconds}))
-    depth, due, in_flight, oldest, stuck = row
+    depth, due, in_flight, oldest, stuck, dead = row
     return QueueGauges(queue_depth=depth, due_now=due, in_flight=in_flight, oldest_due_age_seconds=float(oldest),
-                       stuck_dispatching=stuck)
+                       stuck_dispatching=stuck, queue_dead_tuples=int(dead))
 
 
 class RepairMetrics:
@@ -70,6 +123,11 @@ class RepairMetrics:
             namespace=NAMESPACE, registry=self.registry)
         self.queue = {name: Gauge(name, text, namespace=NAMESPACE, registry=self.registry)
                       for name, text in QUEUE_GAUGES.items()}
+        self.relation = {name: Gauge(name, text, ["table_name", "partition_name"], namespace=NAMESPACE,
+                                     registry=self.registry)
+                         for name, text in RELATION_GAUGES.items()}
+        self.horizon = {name: Gauge(name, text, ["horizon_source"], namespace=NAMESPACE, registry=self.registry)
+                        for name, text in HORIZON_GAUGES.items()}
 
     def record_cycle(self, *, requeued: int, failed: int, duration_seconds: float) -> None:
         self.zombies_requeued.inc(requeued)
@@ -82,6 +140,17 @@ class RepairMetrics:
         self.threshold.set(threshold_seconds)
         for name, gauge in self.queue.items():
             gauge.set(getattr(gauges, name))
+
+    def record_growth(self, growth: Growth) -> None:
+        for relation in growth.relations:
+            labels = (relation.table_name, relation.partition_name)
+            self.relation["relation_total_bytes"].labels(*labels).set(relation.total_bytes)
+            self.relation["relation_live_rows"].labels(*labels).set(relation.live_rows)
+            self.relation["relation_dead_rows"].labels(*labels).set(relation.dead_rows)
+        for horizon in growth.horizons:
+            self.horizon["vacuum_horizon_xmin_age"].labels(horizon.horizon_source).set(horizon.xmin_age)
+            self.horizon["vacuum_horizon_age_seconds"].labels(horizon.horizon_source).set(horizon.age_seconds)
+            self.horizon["vacuum_horizon_complete"].labels(horizon.horizon_source).set(int(horizon.complete))
 
     def exposition(self) -> str:
         """The registry in Prometheus text exposition format."""

@@ -24,4 +24,8 @@ INSERT INTO declared_privileges VALUES
 ('outbox_repair', 'view payment_outbox_in_flight', 'SELECT'),
 ('outbox_readonly', 'view payment_outbox_queue_metrics', 'SELECT'),
 ('outbox_repair', 'view payment_outbox_queue_metrics', 'SELECT'),
+('outbox_readonly', 'view payment_outbox_relation_sizes', 'SELECT'),
+('outbox_repair', 'view payment_outbox_relation_sizes', 'SELECT'),
+('outbox_readonly', 'function vacuum_horizon()', 'EXECUTE'),
+('outbox_repair', 'function vacuum_horizon()', 'EXECUTE'),
 ('outbox_auditor', 'table payment_outbox_attempts', 'SELECT');

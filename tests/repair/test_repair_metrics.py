@@ -169,25 +169,42 @@ def test_postgres_exporter_queries_run_as_runtime_roles(clean_database: Database
     enqueue(url, 1)
     queries = _exporter_queries()
     exported: set[str] = set()
+    labels: dict[str, list[str]] = {}
+    rows_by_namespace: dict[str, list[dict[str, Any]]] = {}
     for namespace, spec in queries.items():
         declared = [next(iter(entry)) for entry in spec["metrics"]]
-        proof.check(f"{namespace}: every metric is a described GAUGE", want=[], have=[
+        usages = {name: meta.get("usage") for entry in spec["metrics"] for name, meta in entry.items()}
+        proof.check(f"{namespace}: every column is a described GAUGE, LABEL or DISCARD", want=[], have=[
             name for entry in spec["metrics"] for name, meta in entry.items()
-            if meta.get("usage") != "GAUGE" or not meta.get("description")])
-        exported |= {f"{namespace}_{column}" for column in declared}
+            if meta.get("usage") not in ("GAUGE", "LABEL", "DISCARD") or not meta.get("description")])
+        exported |= {f"{namespace}_{column}" for column in declared if usages[column] == "GAUGE"}
+        labels[namespace] = [column for column in declared if usages[column] == "LABEL"]
         for role in ("outbox_readonly", "outbox_repair"):
             with role_connection(url, role, name=f"postgres_exporter as {role}") as conn:
                 cur = conn.execute(spec["query"])
                 columns, rows = [c.name for c in cur.description], cur.fetchall()
             proof.check(f"{namespace} as {role}: columns are the declared metrics", want=declared, have=columns)
-            values = dict(zip(columns, rows[0], strict=True)) if len(rows) == 1 else {}
-            proof.check(f"{namespace} as {role}: one row of the current gauges", want={
-                "queue_depth": 2, "due_now": 1, "in_flight": 1, "stuck_dispatching": 1},
-                have={key: values.get(key) for key in ("queue_depth", "due_now", "in_flight", "stuck_dispatching")})
-    proof.check("the exporter's metric names are the runner's gauge names",
-                want={f"{metrics.NAMESPACE}_{name}" for name in metrics.QUEUE_GAUGES}, have=exported)
-    runner_query = db.named_sql("queue_gauges").replace("%(threshold_seconds)s", "120")
-    proof.check("the exporter runs runner/sql/queue_gauges.sql with the default threshold written in",
-                want=_strip_comments(runner_query), have=_strip_comments(queries["payment_outbox"]["query"]))
+            rows_by_namespace[namespace] = [dict(zip(columns, row, strict=True)) for row in rows]
+    values = rows_by_namespace["payment_outbox"][0] if len(rows_by_namespace["payment_outbox"]) == 1 else {}
+    proof.check("payment_outbox: one row of the current gauges", want={
+        "queue_depth": 2, "due_now": 1, "in_flight": 1, "stuck_dispatching": 1},
+        have={key: values.get(key) for key in ("queue_depth", "due_now", "in_flight", "stuck_dispatching")})
+    proof.check("payment_outbox_relation: one row per package table (none is partitioned here)", want=[
+        "payment_outbox_attempts", "payment_outbox_idempotency_keys", "payment_outbox_pending"],
+        have=sorted(row["table_name"] for row in rows_by_namespace["payment_outbox_relation"]))
+    proof.check("payment_outbox_vacuum_horizon: one row per source", want=[
+        "prepared_transaction", "replication_slot", "session"],
+        have=[row["horizon_source"] for row in rows_by_namespace["payment_outbox_vacuum_horizon"]])
+    proof.check("the exporter's labels are the runner's", want={
+        "payment_outbox": [], "payment_outbox_relation": ["table_name", "partition_name"],
+        "payment_outbox_vacuum_horizon": ["horizon_source"]}, have=labels)
+    proof.check("the exporter's metric names are the runner's gauge names", want={
+        f"{metrics.NAMESPACE}_{name}"
+        for name in (*metrics.QUEUE_GAUGES, *metrics.RELATION_GAUGES, *metrics.HORIZON_GAUGES)}, have=exported)
+    for namespace, name in (("payment_outbox", "queue_gauges"), ("payment_outbox_relation", "relation_sizes"),
+                            ("payment_outbox_vacuum_horizon", "vacuum_horizon")):
+        runner_query = db.named_sql(name).replace("%(threshold_seconds)s", "120")
+        proof.check(f"the exporter's {namespace} runs runner/sql/{name}.sql (the default threshold written in)",
+                    want=_strip_comments(runner_query), have=_strip_comments(queries[namespace]["query"]))
     proof.check("the threshold in the file is the runner's default", want=["120"],
                 have=re.findall(r"list_stuck_dispatching\((\d+)\)", queries["payment_outbox"]["query"]))
