@@ -8,8 +8,9 @@ import shlex
 import sys
 from pathlib import Path
 
-from runner import cluster, db, metrics, migrate, package, repair, threshold
+from runner import cluster, db, metrics, migrate, package, repair, show, threshold
 from runner.bench import run as bench
+from runner.client import Role
 from runner.evidence import bundle as evidence
 from runner.lint import plpgsql as lint_plpgsql
 from runner.lint import squawk as lint_squawk
@@ -33,6 +34,13 @@ def main(argv: list[str] | None = None) -> int:
     verify_cmd.add_argument("bundle", type=Path)
 
     _add_repair_commands(commands)
+    show_cmd = commands.add_parser(
+        "show", help="an item's history as a timeline: outbox show OUTBOX_ID | INSTRUCTION_ID IDEMPOTENCY_KEY "
+                     "(DATABASE_URL)")
+    show_cmd.add_argument("item", nargs="+", metavar="ID", help="the outbox_id, or the instruction id and the key")
+    show_cmd.add_argument("--json", action="store_true", help="one JSON object per state change, one per line")
+    show_cmd.add_argument("--role", choices=("outbox_readonly", "outbox_auditor"), default="outbox_readonly",
+                          help="the runtime role to act as")
     bench_cmd = commands.add_parser(
         "bench", help="measure enqueue, dispatch and repair against a baseline INSERT (DATABASE_URL optional)")
     bench_cmd.add_argument("--quick", action="store_true", help="CI smoke: short runs, 10k/100k ledger only")
@@ -57,6 +65,8 @@ def main(argv: list[str] | None = None) -> int:
             return _repair(args)
         if args.command == "metrics":
             return _metrics(args)
+        if args.command == "show":
+            return _show(args)
         if args.command == "lint":
             return lint_plpgsql.main() if args.linter == "plpgsql" else lint_squawk.main()
         if args.command == "bench":
@@ -145,6 +155,15 @@ def _repair(args: argparse.Namespace) -> int:
     if code != 0:
         print(f"outbox repair: failed (exit {code}); the repair_failed log line names the cause", file=sys.stderr)
     return code
+
+
+def _show(args: argparse.Namespace) -> int:
+    if len(args.item) > 2:
+        print("outbox show: give an outbox_id, or an instruction id and an idempotency key", file=sys.stderr)
+        return 2
+    rows = show.history(db.database_url(), args.item, Role(args.role))
+    sys.stdout.write(show.as_json(rows) if args.json else show.timeline(rows))
+    return 0
 
 
 def _metrics(args: argparse.Namespace) -> int:
