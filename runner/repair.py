@@ -2,15 +2,9 @@
 
 from __future__ import annotations
 
-import json
-import signal
-import sys
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from decimal import Decimal
 from typing import Any
 
 import psycopg
@@ -18,22 +12,10 @@ import psycopg
 from runner import db, threshold
 from runner.client import Client, Role
 from runner.metrics import QueueGauges, RepairMetrics, read_queue_gauges
+from runner.process import StopOnSignal, emit_json
 
 DEFAULT_BATCH_SIZE = 100
 Emit = Callable[[dict[str, Any]], None]
-
-
-def emit_json(record: dict[str, Any]) -> None:
-    """One JSON log line on stdout, flushed at once so a supervisor sees it as it happens."""
-    line = {**record, "timestamp": datetime.now(UTC).isoformat(timespec="milliseconds")}
-    sys.stdout.write(json.dumps(line, default=_jsonable) + "\n")
-    sys.stdout.flush()
-
-
-def _jsonable(value: object) -> object:
-    if isinstance(value, Decimal):
-        return float(value)
-    return str(value)
 
 
 @dataclass
@@ -91,7 +73,7 @@ class Options:
 
 def run(url: str, options: Options, *, emit: Emit = emit_json) -> int:
     """One cycle, or cycles every interval until SIGTERM/SIGINT; exit code 0, 1 (database), 2 (setting)."""
-    stop = _StopOnSignal() if options.loop else None
+    stop = StopOnSignal() if options.loop else None
     metrics = RepairMetrics()
     cycle = 0
     try:
@@ -127,26 +109,3 @@ def run(url: str, options: Options, *, emit: Emit = emit_json) -> int:
     if stop is not None:
         emit({"event": "repair_stopped", "cycles": cycle, "signal": stop.received})
     return 0
-
-
-class _StopOnSignal:
-    """SIGTERM and SIGINT only ask the loop to stop: the cycle in progress finishes first."""
-
-    SIGNALS = (signal.SIGTERM, signal.SIGINT)
-
-    def __init__(self) -> None:
-        self._event = threading.Event()
-        self.received: str | None = None
-        self._previous = {sig: signal.signal(sig, self._handle) for sig in self.SIGNALS}
-
-    def _handle(self, signum: int, _frame: object) -> None:
-        self.received = signal.Signals(signum).name
-        self._event.set()
-
-    def wait(self, seconds: float) -> bool:
-        """Sleeps between cycles; True when a stop was asked for (before or during the wait)."""
-        return self._event.wait(seconds)
-
-    def restore(self) -> None:
-        for sig, handler in self._previous.items():
-            signal.signal(sig, handler)
