@@ -107,6 +107,28 @@ class LedgerRow:
     error_code: str | None
 
 
+@dataclass(frozen=True)
+class HistoryRow:
+    """One state change of an item, as item_history returns it (attempt 0: ENQUEUED)."""
+
+    outbox_id: UUID
+    instruction_id: str
+    idempotency_key: str
+    participant_id: str
+    sequence_id: int
+    rail_type: str
+    attempt_no: int
+    state: str
+    changed_at: datetime
+    worker_id: str | None
+    claimed_at: datetime | None
+    completed_at: datetime | None
+    latency_ms: Decimal | None
+    error_code: str | None
+    error_message: str | None
+    rail_reference: str | None
+
+
 @cache
 def queries() -> dict[str, str]:
     """The named queries of runner/sql/api.sql."""
@@ -186,6 +208,15 @@ class Client:
     def ledger(self, outbox_id: UUID | str | None = None) -> list[LedgerRow]:
         """The ledger rows of one item, or of all (outbox_auditor)."""
         return self._all(LedgerRow, "ledger", outbox_id=outbox_id)
+
+    def item_history(self, outbox_id: UUID | str) -> list[HistoryRow]:
+        """item_history(uuid) (outbox_readonly, outbox_auditor); PO003 for an unknown item."""
+        return self._all(HistoryRow, "item_history", outbox_id=outbox_id)
+
+    def item_history_by_key(self, instruction_id: str, idempotency_key: str) -> list[HistoryRow]:
+        """item_history(instruction_id, idempotency_key); PO003 when no item holds the key."""
+        return self._all(HistoryRow, "item_history_by_key", instruction_id=instruction_id,
+                         idempotency_key=idempotency_key)
 
     def _one(self, row_type: type[Any], name: str, **params: Any) -> Any:
         with self.conn.cursor(row_factory=class_row(row_type)) as cur:

@@ -103,3 +103,45 @@ SELECT
 FROM payment_outbox.payment_outbox_attempts
 WHERE %(outbox_id)s::uuid IS NULL OR outbox_id = %(outbox_id)s::uuid
 ORDER BY outbox_id, attempt_no;
+
+-- name: item_history
+-- Every state change of one item, by id, in order (outbox_readonly, outbox_auditor).
+SELECT
+    outbox_id,
+    instruction_id,
+    idempotency_key,
+    participant_id,
+    sequence_id,
+    rail_type,
+    attempt_no,
+    state,
+    changed_at,
+    worker_id,
+    claimed_at,
+    completed_at,
+    latency_ms,
+    error_code,
+    error_message,
+    rail_reference
+FROM payment_outbox.item_history(%(outbox_id)s::uuid);
+
+-- name: item_history_by_key
+-- Every state change of the item an (instruction_id, idempotency_key) holds, in order.
+SELECT
+    outbox_id,
+    instruction_id,
+    idempotency_key,
+    participant_id,
+    sequence_id,
+    rail_type,
+    attempt_no,
+    state,
+    changed_at,
+    worker_id,
+    claimed_at,
+    completed_at,
+    latency_ms,
+    error_code,
+    error_message,
+    rail_reference
+FROM payment_outbox.item_history(%(instruction_id)s::text, %(idempotency_key)s::text);
