@@ -5,6 +5,11 @@ LANGUAGE plpgsql
 VOLATILE
 SECURITY DEFINER
 SET search_path = pg_catalog, payment_outbox, pg_temp
+-- Planned for each call's own arrays: a generic plan guesses a few rows per array and would
+-- join 50,000 items by nested loops.
+SET plan_cache_mode = force_custom_plan
+-- A file's plans cost enough to be compiled by JIT, which then takes longer than the work.
+SET jit = off
 AS $$
 #variable_conflict use_column
 -- At most five statements whatever the file's size: read and judge the file, lock the
@@ -13,17 +18,19 @@ AS $$
 -- allocator row (by participant_id) before any key (by instruction_id, idempotency_key), as the
 -- single call takes its one allocator before its key: files and single calls never deadlock.
 DECLARE
-    v_instruction_ids text[];
-    v_participant_ids text[];
-    v_keys text[];
-    v_rail_types text[];
-    v_payloads jsonb[];
     v_first_nos integer[];
     v_known_ids uuid[];
     v_known_sequence_ids bigint[];
     v_known_created_ats timestamptz[];
     v_known_states text[];
+    v_fresh_nos integer[];
+    v_fresh_instruction_ids text[];
+    v_fresh_participant_ids text[];
+    v_fresh_keys text[];
+    v_fresh_rail_types text[];
+    v_fresh_payloads jsonb[];
     v_new_count integer;
+    v_repeats integer;
     v_bad_no integer;
     v_new_nos integer[];
     v_new_ids uuid[];
@@ -54,8 +61,7 @@ BEGIN
     judged AS (
         SELECT
             i.*,
-            first_value(i.item_no) OVER same_key AS first_no,
-            first_value(i.item) OVER same_key AS first_item,
+            min(i.item_no) OVER same_key AS first_no,
             f.outbox_id AS known_id,
             f.sequence_id AS known_sequence_id,
             f.created_at AS known_created_at,
@@ -81,32 +87,43 @@ BEGIN
             ) AS refused_alone
         FROM item AS i
         LEFT JOIN LATERAL payment_outbox._find_outbox_item(i.instruction_id, i.idempotency_key) AS f ON TRUE
-        WINDOW same_key AS (PARTITION BY i.instruction_id, i.idempotency_key ORDER BY i.item_no)
+        WINDOW same_key AS (PARTITION BY i.instruction_id, i.idempotency_key)
     )
 
     SELECT
-        array_agg(j.instruction_id ORDER BY j.item_no),
-        array_agg(j.participant_id ORDER BY j.item_no),
-        array_agg(j.idempotency_key ORDER BY j.item_no),
-        array_agg(j.rail_type ORDER BY j.item_no),
-        array_agg(j.payload ORDER BY j.item_no),
         array_agg(j.first_no ORDER BY j.item_no),
         array_agg(j.known_id ORDER BY j.item_no),
         array_agg(j.known_sequence_id ORDER BY j.item_no),
         array_agg(j.known_created_at ORDER BY j.item_no),
         array_agg(j.known_state ORDER BY j.item_no),
-        count(*) FILTER (WHERE j.known_id IS NULL AND j.first_no = j.item_no),
-        min(j.item_no) FILTER (
-            WHERE j.refused_alone OR j.first_no <> j.item_no AND (
-                (j.first_item ->> 'participant_id') <> j.participant_id
-                OR (j.first_item ->> 'rail_type') <> j.rail_type
-                OR (j.first_item -> 'payload') <> j.payload
-            )
-        )
+        array_agg(j.item_no ORDER BY j.item_no) FILTER (WHERE j.known_id IS NULL AND j.first_no = j.item_no),
+        array_agg(j.instruction_id ORDER BY j.item_no) FILTER (WHERE j.known_id IS NULL AND j.first_no = j.item_no),
+        array_agg(j.participant_id ORDER BY j.item_no) FILTER (WHERE j.known_id IS NULL AND j.first_no = j.item_no),
+        array_agg(j.idempotency_key ORDER BY j.item_no) FILTER (WHERE j.known_id IS NULL AND j.first_no = j.item_no),
+        array_agg(j.rail_type ORDER BY j.item_no) FILTER (WHERE j.known_id IS NULL AND j.first_no = j.item_no),
+        array_agg(j.payload ORDER BY j.item_no) FILTER (WHERE j.known_id IS NULL AND j.first_no = j.item_no),
+        min(j.item_no) FILTER (WHERE j.refused_alone),
+        count(*) FILTER (WHERE j.first_no <> j.item_no)
     INTO
-        v_instruction_ids, v_participant_ids, v_keys, v_rail_types, v_payloads, v_first_nos,
-        v_known_ids, v_known_sequence_ids, v_known_created_ats, v_known_states, v_new_count, v_bad_no
+        v_first_nos,
+        v_known_ids, v_known_sequence_ids, v_known_created_ats, v_known_states, v_fresh_nos,
+        v_fresh_instruction_ids, v_fresh_participant_ids, v_fresh_keys, v_fresh_rail_types, v_fresh_payloads, v_bad_no,
+        v_repeats
     FROM judged AS j;
+
+    IF v_repeats > 0 THEN
+        -- A key repeated in the file is one item: every later occurrence must match the first.
+        SELECT coalesce(min(r.item_no)::integer, v_bad_no) INTO v_bad_no
+        FROM unnest(v_first_nos) WITH ORDINALITY AS r (first_no, item_no)
+        WHERE
+            r.first_no <> r.item_no
+            AND (v_bad_no IS NULL OR r.item_no < v_bad_no)
+            AND (
+                (p_items -> (r.first_no::integer - 1) ->> 'participant_id') <> (p_items -> (r.item_no::integer - 1) ->> 'participant_id')
+                OR (p_items -> (r.first_no::integer - 1) ->> 'rail_type') <> (p_items -> (r.item_no::integer - 1) ->> 'rail_type')
+                OR (p_items -> (r.first_no::integer - 1) -> 'payload') <> (p_items -> (r.item_no::integer - 1) -> 'payload')
+            );
+    END IF;
 
     IF v_bad_no IS NOT NULL THEN
         PERFORM payment_outbox._reject_enqueue_batch_item(
@@ -115,14 +132,14 @@ BEGIN
         );
     END IF;
 
+    v_new_count := coalesce(cardinality(v_fresh_nos), 0);
     IF v_new_count > 0 THEN
         -- 2. Lock the allocator row of every participant with a new key, in participant order,
         -- creating the rows of new participants. ON CONFLICT DO UPDATE locks the rows it
         -- finds even though its WHERE updates none; held to commit, like the single call's.
         INSERT INTO payment_outbox.participant_outbox_sequences AS s (participant_id)
         SELECT DISTINCT u.participant_id
-        FROM unnest(v_participant_ids, v_known_ids) AS u (participant_id, known_id)
-        WHERE u.known_id IS NULL
+        FROM unnest(v_fresh_participant_ids) AS u (participant_id)
         ORDER BY u.participant_id
         ON CONFLICT ON CONSTRAINT participant_outbox_sequences_pkey
         DO UPDATE SET next_sequence_id = s.next_sequence_id WHERE FALSE;
@@ -131,34 +148,32 @@ BEGIN
         -- inserts nothing (looked up in 4). Each participant's registered keys take the next
         -- ids, consecutive in file order.
         WITH fresh AS (
-            SELECT u.*
+            SELECT u.*, gen_random_uuid() AS outbox_id
             FROM unnest(
-                v_instruction_ids, v_participant_ids, v_keys, v_rail_types, v_payloads, v_first_nos, v_known_ids
-            ) WITH ORDINALITY AS u (
-                instruction_id, participant_id, idempotency_key, rail_type, payload, first_no, known_id, item_no
-            )
-            WHERE u.known_id IS NULL AND u.first_no = u.item_no
+                v_fresh_nos, v_fresh_instruction_ids, v_fresh_participant_ids, v_fresh_keys, v_fresh_rail_types,
+                v_fresh_payloads
+            ) AS u (item_no, instruction_id, participant_id, idempotency_key, rail_type, payload)
         ),
 
         registered AS (
             INSERT INTO payment_outbox.payment_outbox_idempotency_keys AS k (
                 instruction_id, idempotency_key, outbox_id
             )
-            SELECT f.instruction_id, f.idempotency_key, gen_random_uuid()
+            SELECT f.instruction_id, f.idempotency_key, f.outbox_id
             FROM fresh AS f
             ORDER BY f.instruction_id, f.idempotency_key
             ON CONFLICT ON CONSTRAINT payment_outbox_idempotency_keys_pkey DO NOTHING
-            RETURNING k.instruction_id, k.idempotency_key, k.outbox_id
+            RETURNING k.outbox_id
         ),
 
+        -- Narrow rows: the numbering sorts only what it needs.
         numbered AS (
             SELECT
-                f.*,
-                r.outbox_id,
+                f.outbox_id,
+                f.participant_id,
                 row_number() OVER (PARTITION BY f.participant_id ORDER BY f.item_no) AS n
             FROM fresh AS f
-            INNER JOIN registered AS r
-                ON f.instruction_id = r.instruction_id AND f.idempotency_key = r.idempotency_key
+            WHERE f.outbox_id IN (SELECT r.outbox_id FROM registered AS r)
         ),
 
         allocated AS (
@@ -177,21 +192,22 @@ BEGIN
                 payload, payload_sha256
             )
             SELECT
-                m.outbox_id, m.instruction_id, m.participant_id, a.first_sequence_id + m.n - 1,
-                m.idempotency_key, m.rail_type, m.payload, payment_outbox._payload_sha256(m.payload)
+                f.outbox_id, f.instruction_id, f.participant_id, a.first_sequence_id + m.n - 1,
+                f.idempotency_key, f.rail_type, f.payload, payment_outbox._payload_sha256(f.payload)
             FROM numbered AS m
             INNER JOIN allocated AS a ON m.participant_id = a.participant_id
+            INNER JOIN fresh AS f ON m.outbox_id = f.outbox_id
             RETURNING p.outbox_id, p.sequence_id, p.created_at
         )
 
         SELECT
-            array_agg(m.item_no),
+            array_agg(f.item_no),
             array_agg(i.outbox_id),
             array_agg(i.sequence_id),
             array_agg(i.created_at)
         INTO v_new_nos, v_new_ids, v_new_sequence_ids, v_new_created_ats
-        FROM numbered AS m
-        INNER JOIN inserted AS i ON m.outbox_id = i.outbox_id;
+        FROM inserted AS i
+        INNER JOIN fresh AS f ON i.outbox_id = f.outbox_id;
 
         IF coalesce(cardinality(v_new_nos), 0) < v_new_count THEN
             -- 4. Keys a concurrent call registered after step 1 read the file: a new statement
@@ -210,14 +226,11 @@ BEGIN
                     f.created_at,
                     f.state
                 FROM unnest(
-                    v_instruction_ids, v_participant_ids, v_keys, v_rail_types, v_payloads, v_first_nos, v_known_ids
-                ) WITH ORDINALITY AS u (
-                    instruction_id, participant_id, idempotency_key, rail_type, payload, first_no, known_id, item_no
-                )
+                    v_fresh_nos, v_fresh_instruction_ids, v_fresh_participant_ids, v_fresh_keys, v_fresh_rail_types,
+                    v_fresh_payloads
+                ) AS u (item_no, instruction_id, participant_id, idempotency_key, rail_type, payload)
                 LEFT JOIN LATERAL payment_outbox._find_outbox_item(u.instruction_id, u.idempotency_key) AS f ON TRUE
-                WHERE
-                    u.known_id IS NULL AND u.first_no = u.item_no
-                    AND u.item_no NOT IN (SELECT n.item_no FROM unnest(v_new_nos) AS n (item_no))
+                WHERE u.item_no NOT IN (SELECT n.item_no FROM unnest(v_new_nos) AS n (item_no))
             )
 
             SELECT
