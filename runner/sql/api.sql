@@ -124,10 +124,10 @@ SELECT
     outcome
 FROM payment_outbox.complete_outbox_attempts(
     %(worker_id)s,
-    %(outbox_ids)s::uuid [],
-    %(attempt_nos)s::integer [],
-    %(states)s::payment_outbox.outbox_attempt_state [],
-    %(error_codes)s::text [],
-    %(error_messages)s::text [],
-    %(rail_references)s::text []
+    %(outbox_ids)s::uuid[],
+    %(attempt_nos)s::integer[],
+    %(states)s::payment_outbox.outbox_attempt_state[],
+    %(error_codes)s::text[],
+    %(error_messages)s::text[],
+    %(rail_references)s::text[]
 );

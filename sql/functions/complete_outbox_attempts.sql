@@ -1,12 +1,12 @@
 -- complete_outbox_attempts: records the outcomes of many claimed attempts of one worker in one call.
 CREATE OR REPLACE FUNCTION payment_outbox.complete_outbox_attempts(
     p_worker_id text,
-    p_outbox_ids uuid [],
-    p_attempt_nos integer [],
-    p_states payment_outbox.outbox_attempt_state [],
-    p_error_codes text [] DEFAULT NULL,
-    p_error_messages text [] DEFAULT NULL,
-    p_rail_references text [] DEFAULT NULL
+    p_outbox_ids uuid[],
+    p_attempt_nos integer[],
+    p_states payment_outbox.outbox_attempt_state[],
+    p_error_codes text[] DEFAULT NULL,
+    p_error_messages text[] DEFAULT NULL,
+    p_rail_references text[] DEFAULT NULL
 )
 RETURNS TABLE (
     item_no integer,
@@ -48,7 +48,7 @@ BEGIN
     END IF;
     PERFORM payment_outbox._limit_batch('p_outbox_ids', v_count);
 
-    SELECT min(u.item_no) INTO v_bad_no
+    SELECT min(u.item_no)::integer INTO v_bad_no
     FROM (
         SELECT
             u.item_no,
@@ -73,7 +73,7 @@ BEGIN
     -- 1. Lock the current claims of this worker, in outbox_id order. A completion, retry or
     -- repair that got to a row first changed or removed it; this waits for it, then finds
     -- nothing there: that attempt is stale.
-    SELECT array_agg(c.item_no ORDER BY c.item_no) INTO v_locked_nos
+    SELECT array_agg(c.item_no::integer ORDER BY c.item_no) INTO v_locked_nos
     FROM (
         SELECT u.item_no
         FROM payment_outbox.payment_outbox_pending AS p
@@ -87,7 +87,7 @@ BEGIN
     IF coalesce(cardinality(v_locked_nos), 0) < v_count THEN
         -- Only when some attempt is stale: an outbox id the outbox never held is the caller's
         -- mistake, refused as the single call refuses it (PO003).
-        SELECT min(u.item_no) INTO v_bad_no
+        SELECT min(u.item_no)::integer INTO v_bad_no
         FROM unnest(p_outbox_ids) WITH ORDINALITY AS u (outbox_id, item_no)
         WHERE
             NOT EXISTS (SELECT FROM payment_outbox.payment_outbox_pending AS p WHERE p.outbox_id = u.outbox_id)
@@ -155,7 +155,7 @@ BEGIN
         )
 
         SELECT
-            array_agg(c.item_no),
+            array_agg(c.item_no::integer),
             array_agg(c.next_attempt_no),
             array_agg(c.next_state)
         INTO v_done_nos, v_done_attempt_nos, v_done_states
@@ -178,7 +178,7 @@ END;
 $$;
 
 COMMENT ON FUNCTION payment_outbox.complete_outbox_attempts(
-    text, uuid [], integer [], payment_outbox.outbox_attempt_state [], text [], text [], text []
+    text, uuid[], integer[], payment_outbox.outbox_attempt_state[], text[], text[], text[]
 ) IS
 'Ends many claims of worker p_worker_id in one call: element i of the arrays is one completion, as '
 'complete_outbox_attempt(p_outbox_ids[i], p_attempt_nos[i], p_states[i], ...) with the worker id. '
@@ -189,8 +189,8 @@ COMMENT ON FUNCTION payment_outbox.complete_outbox_attempts(
 'outbox id PO003; each fails the whole call, naming the first such completion.';
 
 REVOKE ALL ON FUNCTION payment_outbox.complete_outbox_attempts(
-    text, uuid [], integer [], payment_outbox.outbox_attempt_state [], text [], text [], text []
+    text, uuid[], integer[], payment_outbox.outbox_attempt_state[], text[], text[], text[]
 ) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION payment_outbox.complete_outbox_attempts(
-    text, uuid [], integer [], payment_outbox.outbox_attempt_state [], text [], text [], text []
+    text, uuid[], integer[], payment_outbox.outbox_attempt_state[], text[], text[], text[]
 ) TO outbox_executor;

@@ -103,7 +103,7 @@ BEGIN
         array_agg(j.rail_type ORDER BY j.item_no) FILTER (WHERE j.known_id IS NULL AND j.first_no = j.item_no),
         array_agg(j.payload ORDER BY j.item_no) FILTER (WHERE j.known_id IS NULL AND j.first_no = j.item_no),
         min(j.item_no) FILTER (WHERE j.refused_alone),
-        count(*) FILTER (WHERE j.first_no <> j.item_no)
+        count(*) FILTER (WHERE j.first_no <> j.item_no)::integer
     INTO
         v_first_nos,
         v_known_ids, v_known_sequence_ids, v_known_created_ats, v_known_states, v_fresh_nos,
