@@ -9,10 +9,16 @@ INSERT INTO declared_privileges VALUES
 ('outbox_readonly', 'schema payment_outbox', 'USAGE'),
 ('outbox_auditor', 'schema payment_outbox', 'USAGE'),
 ('outbox_ingest', 'function enqueue_payment_outbox(text,text,text,text,jsonb)', 'EXECUTE'),
+('outbox_ingest', 'function enqueue_payment_outbox_batch(jsonb)', 'EXECUTE'),
 ('outbox_executor', 'function claim_outbox_batch(text,integer)', 'EXECUTE'),
 (
     'outbox_executor',
     'function complete_outbox_attempt(uuid,integer,payment_outbox.outbox_attempt_state,text,text,text)',
+    'EXECUTE'
+),
+(
+    'outbox_executor',
+    'function complete_outbox_attempts(text,uuid[],integer[],payment_outbox.outbox_attempt_state[],text[],text[],text[])',
     'EXECUTE'
 ),
 ('outbox_repair', 'function repair_zombie_attempts(integer,integer)', 'EXECUTE'),
