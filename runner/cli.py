@@ -8,7 +8,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from runner import cluster, db, metrics, migrate, package, releases, repair, show, threshold, worker_process
+from runner import cluster, db, lockwait, metrics, migrate, package, releases, repair, show, threshold, worker_process
 from runner.bench import run as bench
 from runner.client import Role
 from runner.evidence import bundle as evidence
@@ -22,6 +22,14 @@ def main(argv: list[str] | None = None) -> int:
 
     migrate_cmd = commands.add_parser("migrate", help="apply sql/ to DATABASE_URL")
     migrate_cmd.add_argument("--dry-run", action="store_true", help="list what would be applied; change nothing")
+    migrate_cmd.add_argument(
+        "--lock-timeout", type=float, default=None, metavar="SECONDS",
+        help=f"longest wait for any one lock (lock_timeout); default ${lockwait.TIMEOUT_VARIABLE}, "
+             f"else {lockwait.DEFAULT_TIMEOUT_SECONDS:g}")
+    migrate_cmd.add_argument(
+        "--lock-retries", type=int, default=None, metavar="N",
+        help=f"runs again after a lock timeout, with backoff 1 s, 2 s, 4 s, ... (at most 30 s); "
+             f"default ${lockwait.RETRIES_VARIABLE}, else {lockwait.DEFAULT_RETRIES}")
 
     evidence_cmd = commands.add_parser(
         "evidence", help="run the guardrails and the proofs; write reports/<UTC time>-<sha>/ (DATABASE_URL optional)")
@@ -65,7 +73,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         if args.command == "migrate":
-            migrate.migrate(db.database_url(), dry_run=args.dry_run)
+            policy = lockwait.resolve(args.lock_timeout, args.lock_retries)
+            migrate.migrate(db.database_url(), dry_run=args.dry_run, policy=policy)
             return 0
         if args.command == "evidence":
             return _evidence(args)
@@ -83,8 +92,12 @@ def main(argv: list[str] | None = None) -> int:
             return lint_plpgsql.main() if args.linter == "plpgsql" else lint_squawk.main()
         if args.command == "bench":
             return bench.main(quick=args.quick, seconds=args.seconds, output_dir=args.output_dir)
+    except migrate.LockWaitGaveUp as exc:
+        print(f"outbox {args.command}: {exc}", file=sys.stderr)
+        return 3
     except (db.ConfigurationError, migrate.MigrationError, threshold.ThresholdError, package.PackageError,
-            cluster.ClusterError, lint_plpgsql.LintError, lint_squawk.LintError, releases.ReleaseError) as exc:
+            cluster.ClusterError, lint_plpgsql.LintError, lint_squawk.LintError, releases.ReleaseError,
+            lockwait.PolicyError) as exc:
         print(f"outbox {args.command}: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:  # a file the command needs, unreadable or gone

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import pytest
 
-from runner import releases
+from runner import lockwait, releases
 from runner.client import Client, Role
 from tests.conftest import Database
 from tests.helpers import api
@@ -35,7 +35,7 @@ def test_enqueue_open_across_the_key_register_upgrade_leaves_one_item(empty_data
     with Client.connect(url, Role.INGEST, name="old-release/s1", autocommit=False) as old, \
             Client.connect(url, Role.READONLY, name="monitor") as monitor:
         created = old.enqueue("instr-1", "bank-a", "key-1", "sepa", PAYLOAD)  # BEGIN; enqueue; (open)
-        run = MigrateThread(url)
+        run = MigrateThread(url, policy=lockwait.LockPolicy(timeout_seconds=120.0))
         run.start()
         migrate_pid = backend_of(monitor.conn, MIGRATE_APPLICATION_NAME)
         waits = wait_until_blocked(monitor.conn, [migrate_pid], old.conn.info.backend_pid)
