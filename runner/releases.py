@@ -100,7 +100,14 @@ def verify(release: ReleasePoint) -> list[str]:
 
 
 def git_trees(commit: str, repo: Path = REPO) -> dict[str, str] | None:
-    """sql/<directory> tree ids at `commit` from git, None when the clone lacks the commit."""
+    """sql/<directory> tree ids at `commit` from git, None when the clone lacks the commit (a
+    shallow clone, a tarball). Raises when git itself fails (not installed, unsafe directory)."""
+    probe = subprocess.run(["git", "-C", str(repo), "rev-parse", "--git-dir"], capture_output=True, text=True,
+                           check=False)
+    if probe.returncode != 0:
+        if "not a git repository" in probe.stderr:
+            return None
+        raise ReleaseError(f"git rev-parse failed in {repo}: {probe.stderr.strip()}")
     trees = {}
     for directory in SNAPSHOT_DIRS:
         result = subprocess.run(["git", "-C", str(repo), "rev-parse", "--verify", "--quiet",
