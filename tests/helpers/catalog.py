@@ -75,7 +75,7 @@ ORDER BY 1, 2, 3
 
 def snapshot(url: str) -> list[tuple[str, str, str]]:
     """Every object of the schema with its definition, comment, owner, options and privileges."""
-    with psycopg.connect(url) as conn:
+    with psycopg.connect(url) as conn:  # reads pg_catalog only
         return [(kind, name, definition or "") for kind, name, definition in conn.execute(CATALOG_SQL)]
 
 
