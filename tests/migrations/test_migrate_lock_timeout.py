@@ -1,9 +1,8 @@
 """`outbox migrate` never waits on a lock longer than its lock timeout: it rolls back, says what it
 waited for, retries with backoff, and gives up with nothing applied.
 
-The database is at release point 0008; the run applies tables/0009, whose trigger swap locks the
-key register against writes, and tables/0010, which locks it so first of all. An ingest session
-holds an enqueue open, so the register is held.
+The database is at release point 0009, the latest; the run applies tables/0010, which locks the key
+register against writes first. An ingest session holds an enqueue open, so the register is held.
 """
 
 from __future__ import annotations
@@ -33,7 +32,7 @@ REGISTER = "payment_outbox.payment_outbox_idempotency_keys"
 def test_gives_up_naming_the_blocker_and_applies_nothing(empty_database: Database,  # noqa: F811
                                                          proof: ProofRecord) -> None:
     url = empty_database.url
-    migrate_to(url, releases.point("0008").root)
+    migrate_to(url, releases.point("0009").root)
     before = ledger(url)
     with Client.connect(url, Role.INGEST, name="open-enqueue", autocommit=False) as blocker:
         blocker.enqueue("instr-1", "bank-a", "key-1", "sepa", {"key": "key-1"})
@@ -59,7 +58,7 @@ def test_gives_up_naming_the_blocker_and_applies_nothing(empty_database: Databas
 def test_retries_once_the_blocker_is_gone(empty_database: Database, proof: ProofRecord) -> None:  # noqa: F811
     """The blocker commits when the run announces its first retry: the second attempt applies."""
     url = empty_database.url
-    migrate_to(url, releases.point("0008").root)
+    migrate_to(url, releases.point("0009").root)
     lines: list[str] = []
     with Client.connect(url, Role.INGEST, name="open-enqueue", autocommit=False) as blocker:
         created = blocker.enqueue("instr-1", "bank-a", "key-1", "sepa", {"key": "key-1"})
