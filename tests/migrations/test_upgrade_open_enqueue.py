@@ -86,8 +86,9 @@ def test_the_runners_lock_keeps_the_key_of_an_enqueue_open_across_0006(
         runner_lock: bool, empty_database: Database, tmp_path: Path, proof: ProofRecord) -> None:  # noqa: F811
     url = empty_database.url
     root = release_0006(tmp_path, runner_lock=runner_lock)
+    declared = migrate.lock_declarations(root)
     proof.check("the runner takes 0006's declared locks exactly when the root declares them",
-                want=runner_lock, have="tables/0006_payment_outbox_idempotency_keys.sql" in migrate.lock_declarations(root))
+                want=runner_lock, have="tables/0006_payment_outbox_idempotency_keys.sql" in declared)
     created = _enqueue_open_across_the_upgrade(url, proof, root=root)
     missed = [(name, str(outbox_id), detail) for name, outbox_id, _, detail in api.violations(url)]
     proof.observe(violations_after_the_upgrade=missed)
