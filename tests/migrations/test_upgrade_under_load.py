@@ -6,8 +6,8 @@ The database is migrated to a release point (releases/<name>/sql/). Two ingester
 call the API as that release's clients do. Once they have made progress, migrate runs; they
 go on until they have made progress on the upgraded package too. Then the queue is drained and
 the history checked: nothing lost, unexpected or duplicated, every key enqueued terminal, every
-failed call failed with a SQLSTATE the README documents as retryable during an upgrade (or a
-completion refused as stale after a repair), and check_invariants() empty.
+failed call failed with a SQLSTATE docs/operations.md documents as retryable during an upgrade
+(or a completion refused as stale after a repair), and check_invariants() empty.
 """
 
 from __future__ import annotations
@@ -35,8 +35,8 @@ from tests.migrations.test_migrate import empty_database  # noqa: F401  (fixture
 
 pytestmark = pytest.mark.proof
 
-# What a client of the previous release may see while an upgrade commits (README, "Upgrading
-# while payments move"): the call wrote nothing; retrying it runs the new functions.
+# What a client of the previous release may see while an upgrade commits (docs/operations.md,
+# "Upgrading while payments move"): the call wrote nothing; retrying it runs the new functions.
 UPGRADE_RETRYABLE = {
     "42704": "an enqueue of release 0005 resumed after the upgrade: pending's unique key is gone",
     "42883": "a call resumed after the upgrade reached a helper the upgrade dropped",
