@@ -38,4 +38,5 @@ INSERT INTO declared_privileges VALUES
 ('outbox_repair', 'view payment_outbox_relation_sizes', 'SELECT'),
 ('outbox_readonly', 'function vacuum_horizon()', 'EXECUTE'),
 ('outbox_repair', 'function vacuum_horizon()', 'EXECUTE'),
-('outbox_auditor', 'table payment_outbox_attempts', 'SELECT');
+('outbox_auditor', 'table payment_outbox_attempts', 'SELECT'),
+('outbox_auditor', 'table payment_outbox_idempotency_key_conflicts', 'SELECT');
