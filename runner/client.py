@@ -295,7 +295,7 @@ class Client:
                          idempotency_key=idempotency_key)
 
     def key_conflicts(self) -> list[KeyConflict]:
-        """payment_outbox_idempotency_key_conflicts (outbox_auditor): empty unless an upgrade across
+        """payment_outbox_key_conflicts (outbox_auditor): empty unless an upgrade across
         tables/0006 under load left a key held by two items."""
         return self._all(KeyConflict, "key_conflicts")
 

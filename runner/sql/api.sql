@@ -184,5 +184,5 @@ SELECT
     item_state,
     registered,
     detected_at
-FROM payment_outbox.payment_outbox_idempotency_key_conflicts
+FROM payment_outbox.payment_outbox_key_conflicts
 ORDER BY instruction_id, idempotency_key, registered, outbox_id;

@@ -39,4 +39,4 @@ INSERT INTO declared_privileges VALUES
 ('outbox_readonly', 'function vacuum_horizon()', 'EXECUTE'),
 ('outbox_repair', 'function vacuum_horizon()', 'EXECUTE'),
 ('outbox_auditor', 'table payment_outbox_attempts', 'SELECT'),
-('outbox_auditor', 'table payment_outbox_idempotency_key_conflicts', 'SELECT');
+('outbox_auditor', 'table payment_outbox_key_conflicts', 'SELECT');

@@ -52,7 +52,7 @@ def test_gives_up_naming_the_blocker_and_applies_nothing(empty_database: Databas
         blocker.conn.rollback()
     work = migrate.migrate(url, say=lambda line: None)
     proof.check("once the blocker ended, a run applies 0010", want=True,
-                have="tables/0010_payment_outbox_idempotency_key_conflicts.sql" in [f.name for f in work.files])
+                have="tables/0010_payment_outbox_key_conflicts.sql" in [f.name for f in work.files])
 
 
 def test_retries_once_the_blocker_is_gone(empty_database: Database, proof: ProofRecord) -> None:  # noqa: F811
@@ -77,7 +77,7 @@ def test_retries_once_the_blocker_is_gone(empty_database: Database, proof: Proof
                 have=sum(f"ShareRowExclusiveLock on {REGISTER}, behind pid {blocker_pid}" in line
                          for line in retries))
     proof.check("the second attempt applied 0010 and the functions", want=True,
-                have="tables/0010_payment_outbox_idempotency_key_conflicts.sql" in [f.name for f in work.files])
+                have="tables/0010_payment_outbox_key_conflicts.sql" in [f.name for f in work.files])
     with Client.connect(url, Role.INGEST, name="retry") as client:
         again = client.enqueue("instr-1", "bank-a", "key-1", "sepa", {"key": "key-1"})
     proof.check("the enqueue that waited out the run keeps its item", want=created.outbox_id,

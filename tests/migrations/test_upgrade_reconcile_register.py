@@ -6,7 +6,7 @@ release hold enqueues of key-1 and key-2 open, and migrate brings the database t
 ALTER TABLE after its copy missed both keys. Then key-2's item is dispatched (it leaves pending
 for the ledger, unregistered), and a retry of key-1 creates a second item. Migrating to the
 current package must register key-2 (a retry answers with its item) and report key-1, held by
-two items, in payment_outbox_idempotency_key_conflicts without choosing between them, while
+two items, in payment_outbox_key_conflicts without choosing between them, while
 check_invariants() goes on naming it.
 """
 

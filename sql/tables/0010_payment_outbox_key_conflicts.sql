@@ -15,7 +15,7 @@
 -- squawk-ignore require-lock-timeout, require-statement-timeout
 LOCK TABLE payment_outbox.payment_outbox_idempotency_keys IN SHARE ROW EXCLUSIVE MODE;
 
-CREATE TABLE payment_outbox.payment_outbox_idempotency_key_conflicts (
+CREATE TABLE payment_outbox.payment_outbox_key_conflicts (
     instruction_id text NOT NULL,
     idempotency_key text NOT NULL,
     outbox_id uuid NOT NULL,
@@ -23,7 +23,7 @@ CREATE TABLE payment_outbox.payment_outbox_idempotency_key_conflicts (
     item_state text NOT NULL,
     registered boolean NOT NULL,
     detected_at timestamptz NOT NULL DEFAULT now(),
-    CONSTRAINT payment_outbox_idempotency_key_conflicts_pkey
+    CONSTRAINT payment_outbox_key_conflicts_pkey
     PRIMARY KEY (instruction_id, idempotency_key, outbox_id)
 );
 
@@ -101,7 +101,7 @@ counted AS (
     FROM items
 )
 
-INSERT INTO payment_outbox.payment_outbox_idempotency_key_conflicts (
+INSERT INTO payment_outbox.payment_outbox_key_conflicts (
     instruction_id, idempotency_key, outbox_id, item_created_at, item_state, registered
 )
 SELECT
@@ -116,22 +116,22 @@ LEFT JOIN payment_outbox.payment_outbox_idempotency_keys AS k
     ON c.instruction_id = k.instruction_id AND c.idempotency_key = k.idempotency_key
 WHERE c.items_of_key > 1;
 
-COMMENT ON TABLE payment_outbox.payment_outbox_idempotency_key_conflicts IS
+COMMENT ON TABLE payment_outbox.payment_outbox_key_conflicts IS
 'Items that share one idempotency key, found when tables/0010 reconciled the key register: one '
 'row per item of such a key. A key held by two items was enqueued twice as two payments (an '
 'upgrade across tables/0006 while payments moved); an operator settles with the rail which is '
 'the payment. check_invariants() names the key as long as both items exist.';
-COMMENT ON COLUMN payment_outbox.payment_outbox_idempotency_key_conflicts.item_created_at IS
+COMMENT ON COLUMN payment_outbox.payment_outbox_key_conflicts.item_created_at IS
 'When the item was enqueued.';
-COMMENT ON COLUMN payment_outbox.payment_outbox_idempotency_key_conflicts.item_state IS
+COMMENT ON COLUMN payment_outbox.payment_outbox_key_conflicts.item_state IS
 'Where the item was when the conflict was found: PENDING or DISPATCHING (in the queue), '
 'DISPATCHED or FAILED (terminal in the ledger).';
-COMMENT ON COLUMN payment_outbox.payment_outbox_idempotency_key_conflicts.registered IS
+COMMENT ON COLUMN payment_outbox.payment_outbox_key_conflicts.registered IS
 'Whether the key register names this item: an enqueue of the key answers with that one.';
-COMMENT ON COLUMN payment_outbox.payment_outbox_idempotency_key_conflicts.detected_at IS
+COMMENT ON COLUMN payment_outbox.payment_outbox_key_conflicts.detected_at IS
 'When the reconciliation found the conflict.';
-COMMENT ON INDEX payment_outbox.payment_outbox_idempotency_key_conflicts_pkey IS
+COMMENT ON INDEX payment_outbox.payment_outbox_key_conflicts_pkey IS
 'One row per item of a conflicting key.';
 
-REVOKE ALL ON payment_outbox.payment_outbox_idempotency_key_conflicts FROM PUBLIC;
-GRANT SELECT ON payment_outbox.payment_outbox_idempotency_key_conflicts TO outbox_auditor;
+REVOKE ALL ON payment_outbox.payment_outbox_key_conflicts FROM PUBLIC;
+GRANT SELECT ON payment_outbox.payment_outbox_key_conflicts TO outbox_auditor;
