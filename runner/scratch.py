@@ -75,9 +75,11 @@ def prepare(url: str, say: Callable[[str], None] = lambda line: None, *, root: P
 
 @contextmanager
 def database(server_url: str, prefix: str, *, prepared: bool = True,
-             say: Callable[[str], None] = lambda line: None) -> Iterator[str]:
+             say: Callable[[str], None] = lambda line: None, admin_url: str | None = None) -> Iterator[str]:
     """A scratch database for the block (migrated, with the runtime roles granted, unless
-    `prepared` is False), dropped after it; yields its URL."""
+    `prepared` is False), dropped after it; yields its URL. `admin_url` (Server.admin_url) drops it:
+    on PostgreSQL 14 only a superuser's DROP DATABASE ... WITH (FORCE) ends an autovacuum worker
+    that is busy in it."""
     name = create_database(server_url, prefix)
     try:
         url = make_conninfo(server_url, dbname=name)
@@ -85,7 +87,7 @@ def database(server_url: str, prefix: str, *, prepared: bool = True,
             prepare(url, say)
         yield url
     finally:
-        drop_database(server_url, name)
+        drop_database(admin_url or server_url, name)
 
 
 def empty_package_tables(conn: psycopg.Connection, *also: str) -> list[str]:

@@ -74,7 +74,7 @@ def create_migrated_database(server: Server, prefix: str = "outbox_test") -> Dat
 
 
 def drop_database(server: Server, name: str) -> None:
-    scratch.drop_database(server.url, name)
+    scratch.drop_database(server.admin_url, name)
 
 
 @pytest.fixture(scope="session")

@@ -181,7 +181,7 @@ def target_database(say: Callable[[str], None]) -> Iterator[BenchDatabase]:
         say("starting an embedded PostgreSQL cluster (fsync on)")
     with scratch.server() as server:
         say("migrating a scratch database")
-        with scratch.database(server.url, "outbox_bench") as owner_url:
+        with scratch.database(server.url, "outbox_bench", admin_url=server.admin_url) as owner_url:
             with db.connection(owner_url, application_name="outbox bench setup", autocommit=True) as conn:
                 conn.execute(db.named_sql("bench_baseline_table"))
                 superuser = conn.execute("SELECT rolsuper FROM pg_roles WHERE rolname = current_user").fetchone()

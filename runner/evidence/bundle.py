@@ -80,7 +80,8 @@ def _database_phase(run: Run, selection: list[str], staging: Path, say: Callable
     run.checks.append(guardrails.sqlfluff(run.bundle / "guardrails" / "sqlfluff.txt"))
     run.commands.append("python -m sqlfluff lint sql runner/sql")
     run.checks.append(_code_scan(run.bundle / "role_usage"))
-    with scratch.server() as server, scratch.database(server.url, "outbox_evidence", prepared=False) as url:
+    with scratch.server() as server, scratch.database(server.url, "outbox_evidence", prepared=False,
+                                                     admin_url=server.admin_url) as url:
         run.where, run.scratch_database = server.where, str(conninfo_to_dict(url).get("dbname", ""))
         run.snapshots.append(privileges.snapshot(url, "before_migrate"))
         _migrate(url, run)

@@ -113,7 +113,7 @@ def check(url: str) -> Result:
 def check_package() -> Result:
     """Migrate a scratch database (DATABASE_URL's server, else a throwaway cluster) and check it."""
     try:
-        with scratch.server() as server, scratch.database(server.url, "outbox_lint") as url:
+        with scratch.server() as server, scratch.database(server.url, "outbox_lint", admin_url=server.admin_url) as url:
             admin_url = url if server.cluster is None else make_conninfo(
                 server.cluster.admin_url, dbname=conninfo_to_dict(url)["dbname"])
             install_extension(admin_url)

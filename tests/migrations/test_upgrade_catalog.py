@@ -29,7 +29,7 @@ def root_of(name: str) -> Path:
 
 def catalog_after(server: Server, steps: list[str]) -> list[tuple[str, str, str]]:
     """The catalog of a new database migrated to each of `steps` in turn."""
-    with scratch.database(server.url, "outbox_catalog", prepared=False) as url:
+    with scratch.database(server.url, "outbox_catalog", prepared=False, admin_url=server.admin_url) as url:
         for step in steps:
             migrate.migrate(url, say=lambda line: None, root=root_of(step))
         return catalog.snapshot(url)
@@ -60,7 +60,7 @@ def test_jump_to_current_equals_fresh_install(point: releases.ReleasePoint, serv
 
 def test_the_catalog_sees_what_it_compares(server: Server, proof: ProofRecord) -> None:
     """A change of any compared kind shows up: the comparison is not blind."""
-    with scratch.database(server.url, "outbox_catalog", prepared=False) as url:
+    with scratch.database(server.url, "outbox_catalog", prepared=False, admin_url=server.admin_url) as url:
         migrate.migrate(url, say=lambda line: None)
         before = catalog.snapshot(url)
         with psycopg.connect(url, autocommit=True) as owner:  # setup: one change of each kind, as the owner

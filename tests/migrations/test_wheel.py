@@ -47,7 +47,7 @@ def empty_database(server: Server) -> Iterator[str]:
     try:
         yield server.database_url(name)
     finally:
-        scratch.drop_database(server.url, name)
+        scratch.drop_database(server.admin_url, name)
 
 
 def outbox(script: Path, url: str, *args: str) -> subprocess.CompletedProcess[str]:

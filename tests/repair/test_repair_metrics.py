@@ -147,7 +147,7 @@ def test_a_bad_threshold_is_a_clear_error_and_repairs_nothing(clean_database: Da
 
 def test_a_database_error_exits_1_with_its_sqlstate(server: Server, proof: ProofRecord) -> None:
     """A database without the package: the call fails, and the log line names the SQLSTATE."""
-    with scratch.database(server.url, "outbox_empty", prepared=False) as url:
+    with scratch.database(server.url, "outbox_empty", prepared=False, admin_url=server.admin_url) as url:
         run = zombies.run_repair(url)
     proof.observe(stdout=run.lines, stderr=run.stderr)
     proof.check("exit 1", want=1, have=run.returncode)
