@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from runner.harness import sqlproof
 from tests.conftest import Server
 from tests.helpers.support import ProofRecord
 
@@ -88,7 +89,7 @@ def test_bundle_holds_everything_and_verifies(pristine: tuple[Path, subprocess.C
     proof.check("the server settings are recorded", want=[], have=[
         key for key in ("server_banner", "synchronous_commit", "fsync", "default_transaction_isolation",
                         "time_zone", "data_checksums") if key not in run["server"]])
-    proof.check("one proof record per SQL proof", want=6, have=len(records))
+    proof.check("one proof record per SQL proof", want=len(sqlproof.proof_files()), have=len(records))
     proof.check("the fixed files are there", want=[], have=[name for name in (
         "summary.md", "MANIFEST.sha256", "guardrails/sqlfluff.txt", "proofs/junit.xml", "proofs/pytest.log",
         "proofs/migrate.log", "role_usage/code_scan.json", "role_usage/privileges_before_migrate.tsv",
