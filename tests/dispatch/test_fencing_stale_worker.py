@@ -25,8 +25,6 @@ pytestmark = pytest.mark.proof
 # The six-argument call of earlier releases: the SQL text itself is the point here.
 COMPLETE_SIX_ARGUMENTS = ("SELECT attempt_no, state::text FROM payment_outbox.complete_outbox_attempt("
                           "%s, %s, %s::payment_outbox.outbox_attempt_state, %s, %s, %s)")
-SIGNATURES = ("SELECT p.oid::regprocedure::text FROM pg_catalog.pg_proc AS p "
-              "WHERE p.proname = 'complete_outbox_attempt' AND p.pronamespace = 'payment_outbox'::regnamespace")
 
 
 def claim(url: str, worker: str) -> list[tuple[str, int]]:
@@ -93,7 +91,9 @@ def test_a_completion_without_a_worker_id_still_works(clean_database: Database, 
                            (outbox_id, claimed[1], "DISPATCHED", None, None, "rail-1")).fetchone()
     proof.check("a six-argument completion is accepted", want=(2, "DISPATCHED"), have=tuple(row or ()))
     with role_connection(url, None, name="catalog") as conn:
-        signatures = [r[0] for r in conn.execute(SIGNATURES)]
+        signatures = [r[0] for r in conn.execute(
+            "SELECT p.oid::regprocedure::text FROM pg_catalog.pg_proc AS p "
+            "WHERE p.proname = 'complete_outbox_attempt' AND p.pronamespace = 'payment_outbox'::regnamespace")]
     proof.check("exactly one complete_outbox_attempt, with the worker id last",
                 want=["payment_outbox.complete_outbox_attempt(uuid,integer,payment_outbox.outbox_attempt_state,"
                       "text,text,text,text)"], have=signatures)
