@@ -8,8 +8,9 @@ import shlex
 import sys
 from pathlib import Path
 
-from runner import cluster, db, metrics, migrate, package, repair, threshold
+from runner import cluster, db, metrics, migrate, package, repair, show, threshold, worker_process
 from runner.bench import run as bench
+from runner.client import Role
 from runner.evidence import bundle as evidence
 from runner.lint import plpgsql as lint_plpgsql
 from runner.lint import squawk as lint_squawk
@@ -33,6 +34,14 @@ def main(argv: list[str] | None = None) -> int:
     verify_cmd.add_argument("bundle", type=Path)
 
     _add_repair_commands(commands)
+    _add_worker_command(commands)
+    show_cmd = commands.add_parser(
+        "show", help="an item's history as a timeline: outbox show OUTBOX_ID | INSTRUCTION_ID IDEMPOTENCY_KEY "
+                     "(DATABASE_URL)")
+    show_cmd.add_argument("item", nargs="+", metavar="ID", help="the outbox_id, or the instruction id and the key")
+    show_cmd.add_argument("--json", action="store_true", help="one JSON object per state change, one per line")
+    show_cmd.add_argument("--role", choices=("outbox_readonly", "outbox_auditor"), default="outbox_readonly",
+                          help="the runtime role to act as")
     bench_cmd = commands.add_parser(
         "bench", help="measure enqueue, dispatch and repair against a baseline INSERT (DATABASE_URL optional)")
     bench_cmd.add_argument("--quick", action="store_true", help="CI smoke: short runs, 10k/100k ledger only")
@@ -57,6 +66,10 @@ def main(argv: list[str] | None = None) -> int:
             return _repair(args)
         if args.command == "metrics":
             return _metrics(args)
+        if args.command == "worker":
+            return _worker(args)
+        if args.command == "show":
+            return _show(args)
         if args.command == "lint":
             return lint_plpgsql.main() if args.linter == "plpgsql" else lint_squawk.main()
         if args.command == "bench":
@@ -146,6 +159,56 @@ def _repair(args: argparse.Namespace) -> int:
     if code != 0:
         print(f"outbox repair: failed (exit {code}); the repair_failed log line names the cause", file=sys.stderr)
     return code
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"must be a finite number of seconds, not negative, got {text!r}")
+    return value
+
+
+def _add_worker_command(commands: argparse._SubParsersAction) -> None:
+    worker_cmd = commands.add_parser(
+        "worker", help="claim, dispatch to a rail and complete until SIGTERM/SIGINT, then drain (DATABASE_URL); "
+                       "JSON log lines on stdout")
+    worker_cmd.add_argument("--rail", required=True, metavar="MODULE:CALLABLE",
+                            help="the rail: a callable taking a ClaimedItem and returning a RailOutcome "
+                                 "(runner/worker.py); imported with the working directory on the path")
+    worker_cmd.add_argument("--batch-size", type=_positive, default=10, help="items per claim")
+    worker_cmd.add_argument("--concurrency", type=_positive, default=1,
+                            help="worker threads, each with its own connection and worker id")
+    worker_cmd.add_argument("--poll-interval-seconds", type=_seconds, default=1.0,
+                            help="wait after a claim that found nothing")
+    worker_cmd.add_argument("--worker-id", default=None,
+                            help="prefix of the worker ids (default: host-pid); thread n is <prefix>-<n>")
+    worker_cmd.add_argument("--metrics-port", type=_port, default=None,
+                            help="serve Prometheus metrics on this port (/metrics)")
+    worker_cmd.add_argument("--metrics-addr", default="0.0.0.0", help="address for --metrics-port")
+
+
+def _worker(args: argparse.Namespace) -> int:
+    options = worker_process.Options(rail=args.rail, batch_size=args.batch_size, concurrency=args.concurrency,
+                                     poll_interval_seconds=args.poll_interval_seconds,
+                                     metrics_port=args.metrics_port, metrics_addr=args.metrics_addr,
+                                     worker_id=args.worker_id)
+    return worker_process.run(db.database_url(), options)
+
+
+def _show(args: argparse.Namespace) -> int:
+    if len(args.item) > 2:
+        print("outbox show: give an outbox_id, or an instruction id and an idempotency key", file=sys.stderr)
+        return 2
+    try:
+        rows = show.history(db.database_url(), args.item, Role(args.role))
+    except ValueError as exc:
+        print(f"outbox show: {exc}", file=sys.stderr)
+        return 2
+    sys.stdout.write(show.as_json(rows) if args.json else show.timeline(rows))
+    return 0
 
 
 def _metrics(args: argparse.Namespace) -> int:

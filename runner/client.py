@@ -43,6 +43,32 @@ class Enqueued:
 
 
 @dataclass(frozen=True)
+class EnqueuedItem:
+    """One item of a payment file, as enqueue_payment_outbox_batch answers it (item_no from 1)."""
+
+    item_no: int
+    outbox_id: UUID
+    sequence_id: int
+    created_at: datetime
+    state: str
+
+
+@dataclass(frozen=True)
+class FileItem:
+    """One item of a payment file to enqueue."""
+
+    instruction_id: str
+    participant_id: str
+    idempotency_key: str
+    rail_type: str
+    payload: Any
+
+    def as_json(self) -> dict[str, Any]:
+        return {"instruction_id": self.instruction_id, "participant_id": self.participant_id,
+                "idempotency_key": self.idempotency_key, "rail_type": self.rail_type, "payload": self.payload}
+
+
+@dataclass(frozen=True)
 class ClaimedItem:
     """One claimed item: attempt_no is the fencing token of its completion."""
 
@@ -62,6 +88,29 @@ class ClaimedItem:
 class Completed:
     attempt_no: int
     state: str
+
+
+@dataclass(frozen=True)
+class AttemptOutcome:
+    """One completion of a batch: what to record for a claimed attempt."""
+
+    outbox_id: UUID
+    attempt_no: int
+    state: str
+    error_code: str | None = None
+    error_message: str | None = None
+    rail_reference: str | None = None
+
+
+@dataclass(frozen=True)
+class BatchCompleted:
+    """complete_outbox_attempts' answer for one completion: outcome completed or stale."""
+
+    item_no: int
+    outbox_id: UUID
+    attempt_no: int | None
+    state: str | None
+    outcome: str
 
 
 @dataclass(frozen=True)
@@ -123,6 +172,28 @@ class SettingChange:
     changed_by: str
 
 
+@dataclass(frozen=True)
+class HistoryRow:
+    """One state change of an item, as item_history returns it (attempt 0: ENQUEUED)."""
+
+    outbox_id: UUID
+    instruction_id: str
+    idempotency_key: str
+    participant_id: str
+    sequence_id: int
+    rail_type: str
+    attempt_no: int
+    state: str
+    changed_at: datetime
+    worker_id: str | None
+    claimed_at: datetime | None
+    completed_at: datetime | None
+    latency_ms: Decimal | None
+    error_code: str | None
+    error_message: str | None
+    rail_reference: str | None
+
+
 @cache
 def queries() -> dict[str, str]:
     """The named queries of runner/sql/api.sql."""
@@ -169,6 +240,20 @@ class Client:
                     break
         return found
 
+    def enqueue_batch(self, items: Iterable[FileItem]) -> list[EnqueuedItem]:
+        """enqueue_payment_outbox_batch (outbox_ingest): a payment file in one call."""
+        return self._all(EnqueuedItem, "enqueue_batch", items=Jsonb([item.as_json() for item in items]))
+
+    def complete_batch(self, worker_id: str, completions: list[AttemptOutcome]) -> list[BatchCompleted]:
+        """complete_outbox_attempts (outbox_executor): one row per completion, completed or stale."""
+        return self._all(BatchCompleted, "complete_batch", worker_id=worker_id,
+                         outbox_ids=[c.outbox_id for c in completions],
+                         attempt_nos=[c.attempt_no for c in completions],
+                         states=[c.state for c in completions],
+                         error_codes=[c.error_code for c in completions],
+                         error_messages=[c.error_message for c in completions],
+                         rail_references=[c.rail_reference for c in completions])
+
     def claim(self, worker_id: str, batch_size: int) -> list[ClaimedItem]:
         """claim_outbox_batch (outbox_executor)."""
         return self._all(ClaimedItem, "claim", worker_id=worker_id, batch_size=batch_size)
@@ -213,6 +298,15 @@ class Client:
     def settings_history(self) -> list[SettingChange]:
         """payment_outbox_settings_history (outbox_operator, outbox_auditor), oldest first."""
         return self._all(SettingChange, "settings_history")
+
+    def item_history(self, outbox_id: UUID | str) -> list[HistoryRow]:
+        """item_history(uuid) (outbox_readonly, outbox_auditor); PO003 for an unknown item."""
+        return self._all(HistoryRow, "item_history", outbox_id=outbox_id)
+
+    def item_history_by_key(self, instruction_id: str, idempotency_key: str) -> list[HistoryRow]:
+        """item_history(instruction_id, idempotency_key); PO003 when no item holds the key."""
+        return self._all(HistoryRow, "item_history_by_key", instruction_id=instruction_id,
+                         idempotency_key=idempotency_key)
 
     def _one(self, row_type: type[Any], name: str, **params: Any) -> Any:
         with self.conn.cursor(row_factory=class_row(row_type)) as cur:

@@ -9,6 +9,7 @@ from prometheus_client import (
     CollectorRegistry,
     Counter,
     Gauge,
+    Histogram,
     generate_latest,
     start_http_server,
 )
@@ -154,6 +155,44 @@ class RepairMetrics:
 
     def exposition(self) -> str:
         """The registry in Prometheus text exposition format."""
+        return generate_latest(self.registry).decode()
+
+    def serve(self, port: int, addr: str) -> int:
+        """Serves /metrics from a daemon thread; returns the port bound (useful with port 0)."""
+        server, _ = start_http_server(port, addr=addr, registry=self.registry)
+        return server.server_port
+
+
+# Rail calls take milliseconds to tens of seconds; the buckets span both.
+DISPATCH_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+
+
+class WorkerMetrics:
+    """The counters of one `outbox worker` process, shared by its worker threads."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.claimed = Counter(
+            "worker_claimed", "Items claimed by this process.", namespace=NAMESPACE, registry=self.registry)
+        self.completed = Counter(
+            "worker_completed", "Completions recorded by this process, by the state the ledger recorded "
+            "(DISPATCHED, RETRYABLE, FAILED).", ["outcome"], namespace=NAMESPACE, registry=self.registry)
+        self.stale = Counter(
+            "worker_stale", "Completions refused as stale (PO002): the claim had been repaired or completed "
+            "meanwhile.", namespace=NAMESPACE, registry=self.registry)
+        self.dispatch_latency = Histogram(
+            "worker_dispatch_latency_seconds", "Seconds the rail took per dispatch.", namespace=NAMESPACE,
+            registry=self.registry, buckets=DISPATCH_BUCKETS)
+        for outcome in ("DISPATCHED", "RETRYABLE", "FAILED"):
+            self.completed.labels(outcome=outcome)
+
+    def record_completion(self, state: str) -> None:
+        if state == "STALE":
+            self.stale.inc()
+        else:
+            self.completed.labels(outcome=state).inc()
+
+    def exposition(self) -> str:
         return generate_latest(self.registry).decode()
 
     def serve(self, port: int, addr: str) -> int:

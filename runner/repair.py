@@ -2,15 +2,9 @@
 
 from __future__ import annotations
 
-import json
-import signal
-import sys
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from decimal import Decimal
 from typing import Any
 
 import psycopg
@@ -18,22 +12,10 @@ import psycopg
 from runner import db, threshold
 from runner.client import Client, Role
 from runner.metrics import QueueGauges, RepairMetrics, read_queue_gauges
+from runner.process import StopOnSignal, emit_json
 
 DEFAULT_BATCH_SIZE = 100
 Emit = Callable[[dict[str, Any]], None]
-
-
-def emit_json(record: dict[str, Any]) -> None:
-    """One JSON log line on stdout, flushed at once so a supervisor sees it as it happens."""
-    line = {**record, "timestamp": datetime.now(UTC).isoformat(timespec="milliseconds")}
-    sys.stdout.write(json.dumps(line, default=_jsonable) + "\n")
-    sys.stdout.flush()
-
-
-def _jsonable(value: object) -> object:
-    if isinstance(value, Decimal):
-        return float(value)
-    return str(value)
 
 
 @dataclass
@@ -53,9 +35,12 @@ class CycleResult:
 
 
 def run_cycle(conn: psycopg.Connection, threshold_seconds: int, *, emit: Emit,
-              batch_size: int = DEFAULT_BATCH_SIZE, cycle: int = 1) -> CycleResult:
+              batch_size: int = DEFAULT_BATCH_SIZE, cycle: int = 1,
+              metrics: RepairMetrics | None = None) -> CycleResult:
     """One repair cycle on an autocommit connection acting as outbox_repair: batches until a short
-    one, each committed before its items are logged, then the gauges as they are afterwards."""
+    one, each committed before its items are logged, then the gauges as they are afterwards. The
+    metrics, when given, hold the cycle before its repair_cycle line is written, so a scrape that
+    follows the line sees the cycle counted."""
     started = time.monotonic()
     result = CycleResult(threshold_seconds=threshold_seconds)
     while True:
@@ -73,6 +58,10 @@ def run_cycle(conn: psycopg.Connection, threshold_seconds: int, *, emit: Emit,
     gauges = read_queue_gauges(conn, threshold_seconds)
     result.gauges = gauges
     result.duration_seconds = round(time.monotonic() - started, 3)
+    if metrics is not None:
+        metrics.record_cycle(requeued=result.requeued, failed=result.failed,
+                             duration_seconds=result.duration_seconds)
+        metrics.record_gauges(gauges, threshold_seconds)
     emit({"event": "repair_cycle", "cycle": cycle, "threshold_seconds": threshold_seconds,
           "zombies_requeued": result.requeued, "zombies_failed": result.failed,
           "stuck_dispatching": gauges.stuck_dispatching, "duration_seconds": result.duration_seconds})
@@ -91,7 +80,7 @@ class Options:
 
 def run(url: str, options: Options, *, emit: Emit = emit_json) -> int:
     """One cycle, or cycles every interval until SIGTERM/SIGINT; exit code 0, 1 (database), 2 (setting)."""
-    stop = _StopOnSignal() if options.loop else None
+    stop = StopOnSignal() if options.loop else None
     metrics = RepairMetrics()
     cycle = 0
     try:
@@ -103,11 +92,8 @@ def run(url: str, options: Options, *, emit: Emit = emit_json) -> int:
             # Read at the start of every cycle, so a changed environment takes effect on the next one.
             seconds = threshold.resolve(options.threshold_override)
             with Client.connect(url, Role.REPAIR, name="outbox repair") as client:
-                result = run_cycle(client.conn, seconds, emit=emit, batch_size=options.batch_size, cycle=cycle)
-            metrics.record_cycle(requeued=result.requeued, failed=result.failed,
-                                 duration_seconds=result.duration_seconds)
-            if result.gauges is not None:
-                metrics.record_gauges(result.gauges, seconds)
+                run_cycle(client.conn, seconds, emit=emit, batch_size=options.batch_size, cycle=cycle,
+                          metrics=metrics)
             if stop is None or stop.wait(options.interval_seconds):
                 break
     except threshold.ThresholdError as exc:
@@ -127,26 +113,3 @@ def run(url: str, options: Options, *, emit: Emit = emit_json) -> int:
     if stop is not None:
         emit({"event": "repair_stopped", "cycles": cycle, "signal": stop.received})
     return 0
-
-
-class _StopOnSignal:
-    """SIGTERM and SIGINT only ask the loop to stop: the cycle in progress finishes first."""
-
-    SIGNALS = (signal.SIGTERM, signal.SIGINT)
-
-    def __init__(self) -> None:
-        self._event = threading.Event()
-        self.received: str | None = None
-        self._previous = {sig: signal.signal(sig, self._handle) for sig in self.SIGNALS}
-
-    def _handle(self, signum: int, _frame: object) -> None:
-        self.received = signal.Signals(signum).name
-        self._event.set()
-
-    def wait(self, seconds: float) -> bool:
-        """Sleeps between cycles; True when a stop was asked for (before or during the wait)."""
-        return self._event.wait(seconds)
-
-    def restore(self) -> None:
-        for sig, handler in self._previous.items():
-            signal.signal(sig, handler)

@@ -10,7 +10,8 @@ raises PO002 and writes nothing).
 
 The worker connects as the login of the URL and acts as `outbox_executor` for the whole life of
 the connection; it runs in autocommit, so a claim is committed before the rail is called and a
-completion is committed when `complete` returns.
+completion is committed when `complete` (one item) or `complete_all` (the batch `run_once` claimed,
+in one call of complete_outbox_attempts) returns.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from typing import Any
 import psycopg
 
 from runner import db
-from runner.client import ClaimedItem, Client, Role
+from runner.client import AttemptOutcome, ClaimedItem, Client, Role
 
 OUTCOMES = ("DISPATCHED", "RETRYABLE", "FAILED")
 STALE_ATTEMPT = "PO002"
@@ -128,9 +129,38 @@ class Worker:
                   state=completed.state)
         return Completion(item=item, state=completed.state, attempt_no=completed.attempt_no)
 
+    def complete_all(self, done: list[tuple[ClaimedItem, RailOutcome]]) -> list[Completion]:
+        """Record every outcome of a batch in one call (complete_outbox_attempts), fenced item by
+        item by attempt_no and this worker's id: a stale one (repaired or completed meanwhile) is
+        STALE and changes nothing. An error fails the whole call, which then recorded nothing."""
+        if not done:
+            return []
+        try:
+            rows = self.client.complete_batch(self.worker_id, [
+                AttemptOutcome(item.outbox_id, item.attempt_no, outcome.state,
+                               error_code=outcome.error_code and outcome.error_code[:ERROR_CODE_LIMIT],
+                               error_message=outcome.error_message and outcome.error_message[:ERROR_MESSAGE_LIMIT],
+                               rail_reference=outcome.rail_reference)
+                for item, outcome in done])
+        except psycopg.Error as exc:
+            self._log("completion_error", count=len(done), sqlstate=db.sqlstate(exc),
+                      error=str(exc).splitlines()[0] if str(exc) else "")
+            raise
+        found: list[Completion] = []
+        for (item, _), row in zip(done, rows, strict=True):
+            if row.outcome == "stale":
+                self._log("stale_attempt", outbox_id=str(item.outbox_id), attempt_no=item.attempt_no,
+                          sqlstate=STALE_ATTEMPT)
+                found.append(Completion(item=item, state="STALE", attempt_no=None))
+            else:
+                self._log("completed", outbox_id=str(item.outbox_id), attempt_no=row.attempt_no, state=row.state)
+                found.append(Completion(item=item, state=str(row.state), attempt_no=row.attempt_no))
+        return found
+
     def run_once(self, rail: Rail, batch_size: int = 10) -> list[Completion]:
-        """One cycle: claim up to batch_size items, dispatch and complete each in claim order."""
-        return [self.complete(item, self.dispatch(item, rail)) for item in self.claim(batch_size)]
+        """One cycle: claim up to batch_size items, dispatch each in claim order, then complete
+        them all with one call."""
+        return self.complete_all([(item, self.dispatch(item, rail)) for item in self.claim(batch_size)])
 
     def _log(self, event: str, **fields: Any) -> None:
         if self._say is not None:

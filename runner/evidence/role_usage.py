@@ -28,7 +28,7 @@ SETUP = re.compile(r"TRUNCATE|INSERT|COPY|CREATE (DATABASE|ROLE|TABLE|SCHEMA|FUN
 FAULT = re.compile(r"pg_terminate_backend|pg_cancel_backend|LOCK\s+TABLE|ALTER\s+SYSTEM|pg_reload_conf", re.IGNORECASE)
 CATALOG = re.compile(r"pg_[a-z_]+|to_reg[a-z]+|schema_migrations|has_[a-z]+_privilege|current_setting|advisory")
 API = re.compile(r"(?<!['\"])payment_outbox\.(enqueue_payment_outbox|claim_outbox_batch|complete_outbox_attempt|"
-                 r"repair_zombie_attempts|list_stuck_dispatching|check_invariants)\s*\(|\bClient\s*\(")
+                 r"repair_zombie_attempts|list_stuck_dispatching|check_invariants|item_history)\s*\(|\bClient\s*\(")
 SET_ROLE = re.compile(r"\bSET\s+(LOCAL\s+|SESSION\s+)?ROLE\b", re.IGNORECASE)
 # The same switch made at connection start, as libpq options (outbox bench hands it to pgbench).
 ROLE_OPTION = re.compile(r"-c\s*role=")

@@ -122,3 +122,73 @@ SELECT
     changed_by
 FROM payment_outbox.payment_outbox_settings_history
 ORDER BY changed_at, history_id;
+
+-- name: item_history
+-- Every state change of one item, by id, in order (outbox_readonly, outbox_auditor).
+SELECT
+    outbox_id,
+    instruction_id,
+    idempotency_key,
+    participant_id,
+    sequence_id,
+    rail_type,
+    attempt_no,
+    state,
+    changed_at,
+    worker_id,
+    claimed_at,
+    completed_at,
+    latency_ms,
+    error_code,
+    error_message,
+    rail_reference
+FROM payment_outbox.item_history(%(outbox_id)s::uuid);
+
+-- name: item_history_by_key
+-- Every state change of the item an (instruction_id, idempotency_key) holds, in order.
+SELECT
+    outbox_id,
+    instruction_id,
+    idempotency_key,
+    participant_id,
+    sequence_id,
+    rail_type,
+    attempt_no,
+    state,
+    changed_at,
+    worker_id,
+    claimed_at,
+    completed_at,
+    latency_ms,
+    error_code,
+    error_message,
+    rail_reference
+FROM payment_outbox.item_history(%(instruction_id)s::text, %(idempotency_key)s::text);
+
+-- name: enqueue_batch
+-- Enqueues a payment file (a JSON array of items): one row per item, in file order.
+SELECT
+    item_no,
+    outbox_id,
+    sequence_id,
+    created_at,
+    state
+FROM payment_outbox.enqueue_payment_outbox_batch(%(items)s);
+
+-- name: complete_batch
+-- Completes many claimed attempts of one worker: one row per completion, completed or stale.
+SELECT
+    item_no,
+    outbox_id,
+    attempt_no,
+    state::text AS state,
+    outcome
+FROM payment_outbox.complete_outbox_attempts(
+    %(worker_id)s,
+    %(outbox_ids)s::uuid[],
+    %(attempt_nos)s::integer[],
+    %(states)s::payment_outbox.outbox_attempt_state[],
+    %(error_codes)s::text[],
+    %(error_messages)s::text[],
+    %(rail_references)s::text[]
+);

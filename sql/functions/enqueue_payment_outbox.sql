@@ -51,7 +51,7 @@ BEGIN
                   HINT = 'Wrap the payment instruction in a JSON object.';
     END IF;
     v_payload_text := p_payload::text;
-    v_payload_sha256 := payment_outbox._payload_sha256(v_payload_text);
+    v_payload_sha256 := payment_outbox._payload_sha256(p_payload);
 
     -- At most twice: when the allocator row is locked by another enqueue (or the participant is
     -- new), the first pass registers nothing; the call then waits for the row, holding nothing

@@ -10,10 +10,16 @@ INSERT INTO declared_privileges VALUES
 ('outbox_auditor', 'schema payment_outbox', 'USAGE'),
 ('outbox_operator', 'schema payment_outbox', 'USAGE'),
 ('outbox_ingest', 'function enqueue_payment_outbox(text,text,text,text,jsonb)', 'EXECUTE'),
+('outbox_ingest', 'function enqueue_payment_outbox_batch(jsonb)', 'EXECUTE'),
 ('outbox_executor', 'function claim_outbox_batch(text,integer)', 'EXECUTE'),
 (
     'outbox_executor',
     'function complete_outbox_attempt(uuid,integer,payment_outbox.outbox_attempt_state,text,text,text,text)',
+    'EXECUTE'
+),
+(
+    'outbox_executor',
+    'function complete_outbox_attempts(text,uuid[],integer[],payment_outbox.outbox_attempt_state[],text[],text[],text[])',
     'EXECUTE'
 ),
 ('outbox_repair', 'function repair_zombie_attempts(integer,integer)', 'EXECUTE'),
@@ -21,6 +27,10 @@ INSERT INTO declared_privileges VALUES
 ('outbox_readonly', 'function list_stuck_dispatching(integer)', 'EXECUTE'),
 ('outbox_readonly', 'function check_invariants()', 'EXECUTE'),
 ('outbox_auditor', 'function check_invariants()', 'EXECUTE'),
+('outbox_readonly', 'function item_history(uuid)', 'EXECUTE'),
+('outbox_auditor', 'function item_history(uuid)', 'EXECUTE'),
+('outbox_readonly', 'function item_history(text,text)', 'EXECUTE'),
+('outbox_auditor', 'function item_history(text,text)', 'EXECUTE'),
 ('outbox_readonly', 'view payment_outbox_in_flight', 'SELECT'),
 ('outbox_repair', 'view payment_outbox_in_flight', 'SELECT'),
 ('outbox_readonly', 'view payment_outbox_queue_metrics', 'SELECT'),

@@ -74,4 +74,29 @@ $$;
 COMMENT ON FUNCTION payment_outbox_proof.row_counts() IS
 'A fingerprint of the package tables, to prove that a refused call wrote nothing.';
 
+CREATE OR REPLACE FUNCTION payment_outbox_proof.error_message(p_sql text)
+RETURNS text
+LANGUAGE plpgsql
+AS $$
+BEGIN
+    EXECUTE p_sql;
+    RETURN NULL;
+EXCEPTION WHEN OTHERS THEN
+    RETURN sqlerrm;
+END;
+$$;
+
+COMMENT ON FUNCTION payment_outbox_proof.error_message(text) IS
+'The message of the error p_sql raises, NULL when it succeeds; its effects are rolled back either way.';
+
+CREATE OR REPLACE FUNCTION payment_outbox_proof.raises(p_sql text)
+RETURNS boolean
+LANGUAGE sql
+AS $$
+    SELECT payment_outbox_proof.error_message(p_sql) IS NOT NULL
+$$;
+
+COMMENT ON FUNCTION payment_outbox_proof.raises(text) IS
+'True when p_sql raises an error; its effects are rolled back either way.';
+
 GRANT USAGE ON SCHEMA payment_outbox_proof TO public;

@@ -1,0 +1,79 @@
+"""outbox show: an item's history (item_history) as a timeline for a person, or as JSON lines."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+from runner.client import Client, HistoryRow, Role
+
+TERMINAL = ("DISPATCHED", "FAILED")
+
+
+def history(url: str | None, ident: list[str], role: Role = Role.READONLY) -> list[HistoryRow]:
+    """The history of the item named by [outbox_id] or [instruction_id, idempotency_key]."""
+    with Client.connect(url, role, name="outbox show") as client:
+        if len(ident) == 1:
+            return client.item_history(outbox_id(ident[0]))
+        return client.item_history_by_key(ident[0], ident[1])
+
+
+def outbox_id(text: str) -> UUID:
+    """The outbox_id the operator typed; ValueError, naming it, when it is not one."""
+    try:
+        return UUID(text)
+    except ValueError:
+        raise ValueError(f"{text!r} is not an outbox_id (a UUID); for a key, give INSTRUCTION_ID KEY") from None
+
+
+def as_json(rows: list[HistoryRow]) -> str:
+    """One JSON object per change, one per line, with stable field names."""
+    return "".join(json.dumps({k: _plain(v) for k, v in asdict(row).items()}, sort_keys=True) + "\n" for row in rows)
+
+
+def timeline(rows: list[HistoryRow]) -> str:
+    """The item once, then one line per change, then where the item stands."""
+    first = rows[0]
+    lines = [f"item {first.outbox_id}  instruction {first.instruction_id}  key {first.idempotency_key}",
+             f"     participant {first.participant_id}  sequence {first.sequence_id}  rail {first.rail_type}"]
+    lines += [_line(row) for row in rows]
+    lines.append(f"now: {_standing(rows[-1])}")
+    return "\n".join(lines) + "\n"
+
+
+def _line(row: HistoryRow) -> str:
+    parts = [row.changed_at.isoformat(timespec="milliseconds"), f"{'#' + str(row.attempt_no):<4}", f"{row.state:<14}"]
+    if row.worker_id is not None:
+        parts.append(f"worker {row.worker_id}")
+    if row.latency_ms is not None:
+        parts.append(f"after {row.latency_ms} ms")
+    if row.error_code is not None or row.error_message is not None:
+        parts.append(f"error {row.error_code or '-'}: {row.error_message or ''}".rstrip())
+    if row.rail_reference is not None:
+        parts.append(f"rail reference {row.rail_reference}")
+    return "  ".join(parts).rstrip()
+
+
+def _standing(last: HistoryRow) -> str:
+    return {
+        "ENQUEUED": "pending, never claimed",
+        "DISPATCHING": f"in flight with worker {last.worker_id} (repair requeues it if the claim outlives the "
+                       "threshold)",
+        "RETRYABLE": "pending, due again after its retry delay",
+        "ZOMBIE_REQUEUE": "pending, requeued by repair; the rail may have seen it (same idempotency key)",
+        "DISPATCHED": "DISPATCHED (terminal)",
+        "FAILED": "FAILED (terminal)",
+    }.get(last.state, last.state)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, UUID):
+        return str(value)
+    if isinstance(value, Decimal):
+        return float(value)
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return value

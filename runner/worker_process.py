@@ -1,0 +1,140 @@
+"""`outbox worker`: the reference Worker as a process: worker threads claiming, dispatching to a
+rail and completing until SIGTERM or SIGINT, then draining.
+
+Drain: a signal stops the claiming. Every item already claimed is dispatched and completed (the
+batch a thread holds is finished), so a clean stop leaves nothing in flight; the process then
+exits 0. Killed harder than that (SIGKILL, a lost connection), the claims it held stay DISPATCHING
+and repair requeues them after the zombie threshold: never lost, and the rail sees the same
+idempotency key again.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import socket
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, cast
+
+import psycopg
+
+from runner import db
+from runner.metrics import WorkerMetrics
+from runner.process import StopOnSignal, emit_json
+from runner.worker import Rail, Worker
+
+Emit = Callable[[dict[str, Any]], None]
+RECONNECT_SECONDS = 1.0
+
+
+class RailSpecError(Exception):
+    """--rail does not name an importable callable."""
+
+
+@dataclass(frozen=True)
+class Options:
+    rail: str  # module:callable
+    batch_size: int = 10
+    concurrency: int = 1
+    poll_interval_seconds: float = 1.0
+    metrics_port: int | None = None
+    metrics_addr: str = "0.0.0.0"
+    worker_id: str | None = None
+
+
+def load_rail(spec: str) -> Rail:
+    """The callable `module:attribute` names, imported as `python -c` would (the working
+    directory first on the path)."""
+    module_name, sep, attribute = spec.partition(":")
+    if not sep or not module_name or not attribute:
+        raise RailSpecError(f"--rail must be module:callable, got {spec!r}")
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    try:
+        found: Any = importlib.import_module(module_name)
+        for part in attribute.split("."):
+            found = getattr(found, part)
+    except (ImportError, AttributeError) as exc:
+        raise RailSpecError(f"--rail {spec}: {exc}") from exc
+    if not callable(found):
+        raise RailSpecError(f"--rail {spec} is not callable")
+    return cast(Rail, found)
+
+
+def run(url: str, options: Options, *, emit: Emit = emit_json) -> int:
+    """Runs the worker threads until a signal, then drains; exit 0, or 2 for a bad --rail or port."""
+    try:
+        rail = load_rail(options.rail)
+    except RailSpecError as exc:
+        emit({"event": "worker_failed", "sqlstate": None, "error": str(exc)})
+        return 2
+    stop = StopOnSignal()
+    metrics = WorkerMetrics()
+    try:
+        if options.metrics_port is not None:
+            port = metrics.serve(options.metrics_port, options.metrics_addr)
+            emit({"event": "metrics_serving", "addr": options.metrics_addr, "port": port})
+        base = options.worker_id or f"{socket.gethostname()}-{os.getpid()}"
+        threads = [threading.Thread(target=_work, name=f"{base}-{n}",
+                                    args=(url, f"{base}-{n}", rail, options, stop, metrics, emit))
+                   for n in range(1, options.concurrency + 1)]
+        emit({"event": "worker_started", "worker_ids": [t.name for t in threads], "rail": options.rail,
+              "batch_size": options.batch_size, "concurrency": options.concurrency})
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    except OSError as exc:  # the metrics port: busy, or not ours to bind
+        emit({"event": "worker_failed", "sqlstate": None,
+              "error": f"cannot serve metrics on {options.metrics_addr}:{options.metrics_port}: {exc}"})
+        return 2
+    finally:
+        stop.restore()
+    emit({"event": "worker_stopped", "signal": stop.received})
+    return 0
+
+
+def _work(url: str, worker_id: str, rail: Rail, options: Options, stop: StopOnSignal, metrics: WorkerMetrics,
+          emit: Emit) -> None:
+    """One worker thread: its own connection, reopened after a database error until the stop."""
+    while not stop.is_set():
+        try:
+            with Worker.connected(url, worker_id, say=lambda line: _say(emit, line)) as worker:
+                _claim_until_stop(worker, rail, options, stop, metrics, emit)
+        except psycopg.Error as exc:
+            # Claims this thread held and had not completed stay DISPATCHING: repair's to requeue.
+            emit({"event": "worker_error", "worker_id": worker_id, "sqlstate": db.sqlstate(exc),
+                  "error": str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__})
+            stop.wait(RECONNECT_SECONDS)
+    emit({"event": "worker_drained", "worker_id": worker_id})
+
+
+def _claim_until_stop(worker: Worker, rail: Rail, options: Options, stop: StopOnSignal, metrics: WorkerMetrics,
+                      emit: Emit) -> None:
+    while not stop.is_set():
+        items = worker.claim(options.batch_size)
+        metrics.claimed.inc(len(items))
+        if not items:
+            stop.wait(options.poll_interval_seconds)
+            continue
+        # The batch is finished even after a stop: its items are claimed, and a completion now
+        # saves each of them a wait for repair.
+        announced = False
+        for n, item in enumerate(items):
+            if stop.is_set() and not announced:
+                emit({"event": "draining", "worker_id": worker.worker_id, "claimed_not_dispatched": len(items) - n})
+                announced = True
+            started = time.perf_counter()
+            outcome = worker.dispatch(item, rail)
+            metrics.dispatch_latency.observe(time.perf_counter() - started)
+            metrics.record_completion(worker.complete(item, outcome).state)
+
+
+def _say(emit: Emit, line: str) -> None:
+    """The Worker's own log lines (JSON text), as records of this process's log."""
+    emit(json.loads(line))
