@@ -10,7 +10,7 @@ PARALLEL SAFE
 AS $$
     SELECT
         p_name IS NOT NULL AND p_value IS NOT NULL
-        AND btrim(p_value, payment_outbox._white_space()) <> ''
+        AND btrim(p_value, payment_outbox._space_characters()) <> ''
         AND length(p_value) <= payment_outbox._max_length(p_name)
 $$;
 

@@ -31,10 +31,10 @@ DECLARE
 BEGIN
     -- One cheap test for the common case; the helpers then name the first bad argument.
     IF num_nulls(
-        nullif(btrim(p_instruction_id, payment_outbox._white_space()), ''),
-        nullif(btrim(p_participant_id, payment_outbox._white_space()), ''),
-        nullif(btrim(p_idempotency_key, payment_outbox._white_space()), ''),
-        nullif(btrim(p_rail_type, payment_outbox._white_space()), '')
+        nullif(btrim(p_instruction_id, payment_outbox._space_characters()), ''),
+        nullif(btrim(p_participant_id, payment_outbox._space_characters()), ''),
+        nullif(btrim(p_idempotency_key, payment_outbox._space_characters()), ''),
+        nullif(btrim(p_rail_type, payment_outbox._space_characters()), '')
     ) > 0
     OR length(p_instruction_id) > payment_outbox._max_length('instruction_id')
     OR length(p_participant_id) > payment_outbox._max_length('participant_id')
