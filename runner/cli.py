@@ -8,7 +8,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from runner import cluster, db, metrics, migrate, package, repair, show, threshold, worker_process
+from runner import cluster, db, lockwait, metrics, migrate, package, releases, repair, show, threshold, worker_process
 from runner.bench import run as bench
 from runner.client import Role
 from runner.evidence import bundle as evidence
@@ -22,6 +22,14 @@ def main(argv: list[str] | None = None) -> int:
 
     migrate_cmd = commands.add_parser("migrate", help="apply sql/ to DATABASE_URL")
     migrate_cmd.add_argument("--dry-run", action="store_true", help="list what would be applied; change nothing")
+    migrate_cmd.add_argument(
+        "--lock-timeout", type=float, default=None, metavar="SECONDS",
+        help=f"longest wait for any one lock (lock_timeout); default ${lockwait.TIMEOUT_VARIABLE}, "
+             f"else {lockwait.DEFAULT_TIMEOUT_SECONDS:g}")
+    migrate_cmd.add_argument(
+        "--lock-retries", type=int, default=None, metavar="N",
+        help=f"runs again after a lock timeout, with backoff 1 s, 2 s, 4 s, ... (at most 30 s); "
+             f"default ${lockwait.RETRIES_VARIABLE}, else {lockwait.DEFAULT_RETRIES}")
 
     evidence_cmd = commands.add_parser(
         "evidence", help="run the guardrails and the proofs; write reports/<UTC time>-<sha>/ (DATABASE_URL optional)")
@@ -32,6 +40,13 @@ def main(argv: list[str] | None = None) -> int:
     evidence_sub = evidence_cmd.add_subparsers(dest="evidence_command")
     verify_cmd = evidence_sub.add_parser("verify", help="check a bundle against its MANIFEST.sha256")
     verify_cmd.add_argument("bundle", type=Path)
+
+    releases_cmd = commands.add_parser("releases", help="the release points of sql/ the upgrade proofs start from")
+    releases_sub = releases_cmd.add_subparsers(dest="releases_command", required=True)
+    releases_sub.add_parser("verify", help="check every snapshot in releases/ against releases/releases.toml")
+    add_cmd = releases_sub.add_parser("add", help="snapshot sql/ of COMMIT as releases/NAME/sql/; print its entry")
+    add_cmd.add_argument("name", help="the number of the point's last versioned file, e.g. 0009")
+    add_cmd.add_argument("commit", help="the last commit of main with exactly those versioned files")
 
     _add_repair_commands(commands)
     _add_worker_command(commands)
@@ -58,10 +73,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         if args.command == "migrate":
-            migrate.migrate(db.database_url(), dry_run=args.dry_run)
+            policy = lockwait.resolve(args.lock_timeout, args.lock_retries)
+            migrate.migrate(db.database_url(), dry_run=args.dry_run, policy=policy)
             return 0
         if args.command == "evidence":
             return _evidence(args)
+        if args.command == "releases":
+            return _releases(args)
         if args.command == "repair":
             return _repair(args)
         if args.command == "metrics":
@@ -74,8 +92,12 @@ def main(argv: list[str] | None = None) -> int:
             return lint_plpgsql.main() if args.linter == "plpgsql" else lint_squawk.main()
         if args.command == "bench":
             return bench.main(quick=args.quick, seconds=args.seconds, output_dir=args.output_dir)
+    except migrate.LockWaitGaveUp as exc:
+        print(f"outbox {args.command}: {exc}", file=sys.stderr)
+        return 3
     except (db.ConfigurationError, migrate.MigrationError, threshold.ThresholdError, package.PackageError,
-            cluster.ClusterError, lint_plpgsql.LintError, lint_squawk.LintError) as exc:
+            cluster.ClusterError, lint_plpgsql.LintError, lint_squawk.LintError, releases.ReleaseError,
+            lockwait.PolicyError) as exc:
         print(f"outbox {args.command}: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:  # a file the command needs, unreadable or gone
@@ -98,6 +120,18 @@ def _evidence(args: argparse.Namespace) -> int:
     selection = shlex.split(args.pytest_args) if args.pytest_args is not None else None
     _, passed = evidence.build(pytest_args=selection, reports_root=args.reports_dir or evidence.REPO / "reports")
     return 0 if passed else 1
+
+
+def _releases(args: argparse.Namespace) -> int:
+    if args.releases_command == "add":
+        print(releases.snapshot(args.name, args.commit), end="")
+        print(f"# add the entry above to {releases.MANIFEST.relative_to(releases.REPO)}", file=sys.stderr)
+        return 0
+    problems = [problem for point in releases.points() for problem in releases.verify(point)]
+    for problem in problems:
+        print(f"outbox releases verify: {problem}", file=sys.stderr)
+    print(f"outbox releases verify: {'FAILED' if problems else 'OK'}: {len(releases.points())} release point(s)")
+    return 1 if problems else 0
 
 
 # --- repair and metrics: parsing here, the work in runner/repair.py and runner/metrics.py ---

@@ -194,6 +194,19 @@ class HistoryRow:
     rail_reference: str | None
 
 
+@dataclass(frozen=True)
+class KeyConflict:
+    """One item of a key held by two items (tables/0010); `registered`: the register names it."""
+
+    instruction_id: str
+    idempotency_key: str
+    outbox_id: UUID
+    item_created_at: datetime
+    item_state: str
+    registered: bool
+    detected_at: datetime
+
+
 @cache
 def queries() -> dict[str, str]:
     """The named queries of runner/sql/api.sql."""
@@ -307,6 +320,11 @@ class Client:
         """item_history(instruction_id, idempotency_key); PO003 when no item holds the key."""
         return self._all(HistoryRow, "item_history_by_key", instruction_id=instruction_id,
                          idempotency_key=idempotency_key)
+
+    def key_conflicts(self) -> list[KeyConflict]:
+        """payment_outbox_key_conflicts (outbox_auditor): empty unless an upgrade across
+        tables/0006 under load left a key held by two items."""
+        return self._all(KeyConflict, "key_conflicts")
 
     def _one(self, row_type: type[Any], name: str, **params: Any) -> Any:
         with self.conn.cursor(row_factory=class_row(row_type)) as cur:

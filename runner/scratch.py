@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 import psycopg
 from psycopg import sql
@@ -62,12 +63,13 @@ def drop_database(server_url: str, name: str) -> None:
         conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
-def prepare(url: str, say: Callable[[str], None] = lambda line: None) -> None:
-    """Migrate the database and grant every runtime role to the login, so that it can act as each
-    one through SET ROLE (the tests, the bench's pgbench `-c role=`)."""
-    migrate.migrate(url, say=say)
+def prepare(url: str, say: Callable[[str], None] = lambda line: None, *, root: Path | None = None) -> None:
+    """Migrate the database (to the SQL package at `root`, e.g. a release point; the current one by
+    default) and grant every runtime role to the login, so that it can act as each one through SET
+    ROLE (the tests, the bench's pgbench `-c role=`)."""
+    migrate.migrate(url, say=say, root=root)
     with db.connection(url, application_name="outbox scratch", autocommit=True) as conn:
-        for role in package.runtime_roles():
+        for role in package.runtime_roles(root):
             conn.execute(sql.SQL("GRANT {} TO CURRENT_USER").format(sql.Identifier(role)))
 
 

@@ -82,3 +82,13 @@ def run(url: str, workers: int, batch_size: int, seconds: float, pool: int) -> D
         raise errors[0]
     return DispatchRun(workers=workers, batch_size=batch_size, seconds=elapsed, items=sum(counts), pool=pool,
                        exhausted=any(ran_dry))
+
+
+def completed(owner_url: str) -> tuple[int, int]:
+    """As owner, after a run: the DISPATCHED attempts in the ledger and the items still pending."""
+    with db.connection(owner_url, application_name="outbox bench seed", autocommit=True) as conn:
+        row = conn.execute("SELECT (SELECT count(*) FROM payment_outbox.payment_outbox_attempts "
+                           "WHERE state = 'DISPATCHED'), (SELECT count(*) FROM payment_outbox.payment_outbox_pending)"
+                           ).fetchone()
+    assert row is not None
+    return int(row[0]), int(row[1])

@@ -98,11 +98,14 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[rank - 1]
 
 
-def run(conninfo: str, script: str, clients: int, seconds: int, pgbench: Path | None = None) -> PgbenchRun:
-    """pgbench -M prepared with `clients` connections for `seconds`; latencies from its log."""
+def run(conninfo: str, script: str, clients: int, seconds: int, pgbench: Path | None = None,
+        defines: dict[str, int] | None = None) -> PgbenchRun:
+    """pgbench -M prepared with `clients` connections for `seconds`, the script's variables set
+    from `defines` (pgbench -D); latencies from its log."""
     with tempfile.TemporaryDirectory(prefix="outbox-bench-pgbench-") as logs:
         command = [str(pgbench or find_pgbench()), "--no-vacuum", "--protocol=prepared",
                    f"--client={clients}", f"--jobs={min(clients, 4)}", f"--time={seconds}",
+                   *(f"--define={name}={value}" for name, value in (defines or {}).items()),
                    f"--file={SCRIPTS / script}", "--log", f"--log-prefix={Path(logs) / 'tx'}", conninfo]
         result = subprocess.run(command, capture_output=True, text=True, check=False)
         if result.returncode != 0:

@@ -22,6 +22,7 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from runner import cluster, db, environment, scratch
 from runner.bench import dispatch as bench_dispatch
+from runner.bench import file as bench_file
 from runner.bench import pgbench as bench_pgbench
 from runner.bench import repair as bench_repair
 from runner.bench import report as bench_report
@@ -44,6 +45,9 @@ class BenchPlan:
     dispatch_workers: tuple[int, ...] = (1, 4, 8)
     ledger_sizes: tuple[int, ...] = (10_000, 100_000, 1_000_000)
     repair_cycles: int = 15
+    file_items: int = 50_000
+    file_participants: int = 10
+    file_repeats: int = 3
 
     @classmethod
     def full(cls, seconds: int | None) -> BenchPlan:
@@ -52,7 +56,7 @@ class BenchPlan:
     @classmethod
     def quick(cls, seconds: int | None) -> BenchPlan:
         return cls(seconds=seconds or 1, storm_rounds=2, single_calls=50, ledger_sizes=(10_000, 100_000),
-                   repair_cycles=3)
+                   repair_cycles=3, file_items=5_000, file_repeats=1)
 
 
 @dataclass(frozen=True)
@@ -134,6 +138,27 @@ def measure(target: BenchDatabase, plan: BenchPlan, results: dict[str, Any], say
     executor = make_conninfo(target.owner_url, options="-c role=outbox_executor")
     control = bench_pgbench.run(executor, "dispatch_batch_1.pgbench", TARGET_CLIENTS, plan.seconds, pgbench)
     results["dispatch_pgbench"] = control.as_json()
+
+    # Batch completion from pgbench: claim a batch, then one complete_outbox_attempts call.
+    results["dispatch_pgbench_batches"] = []
+    for batch in plan.dispatch_batches:
+        pool = max(2000, int(2 * best * plan.seconds))
+        say(f"dispatch: batch {batch} completed in one call, from pgbench, {TARGET_CLIENTS} clients for "
+            f"{plan.seconds} s (seeding {pool:,} items)")
+        bench_dispatch.seed(target.owner_url, pool)
+        outcome = bench_pgbench.run(executor, "dispatch_batch.pgbench", TARGET_CLIENTS, plan.seconds, pgbench,
+                                    {"batch": batch})
+        items, left = bench_dispatch.completed(target.owner_url)
+        best = max(best, items / plan.seconds)
+        say(f"dispatch: batch {batch} from pgbench: {items / plan.seconds:.0f} items/s")
+        results["dispatch_pgbench_batches"].append({**outcome.as_json(), "batch_size": batch, "pool": pool,
+                                                    "items": items, "exhausted": left == 0,
+                                                    "items_per_second": items / plan.seconds})
+
+    say(f"payment file: {plan.file_items:,} items over {plan.file_participants} participants, "
+        f"{plan.file_repeats} rounds of bare INSERT, file, replay")
+    results["file"] = bench_file.run(target.owner_url, plan.file_items, plan.file_participants, plan.file_repeats,
+                                     lambda: _truncate(target.owner_url)).as_json()
 
     sizes, plans = bench_repair.run(target.owner_url, target.owner_url, target.admin_url,
                                     list(plan.ledger_sizes), plan.repair_cycles, say)

@@ -192,3 +192,16 @@ FROM payment_outbox.complete_outbox_attempts(
     %(error_messages)s::text[],
     %(rail_references)s::text[]
 );
+
+-- name: key_conflicts
+-- Every item of a key found held by two items when tables/0010 reconciled the register (outbox_auditor).
+SELECT
+    instruction_id,
+    idempotency_key,
+    outbox_id,
+    item_created_at,
+    item_state,
+    registered,
+    detected_at
+FROM payment_outbox.payment_outbox_key_conflicts
+ORDER BY instruction_id, idempotency_key, registered, outbox_id;

@@ -44,4 +44,5 @@ INSERT INTO declared_privileges VALUES
 ('outbox_operator', 'table payment_outbox_settings', 'SELECT'),
 ('outbox_operator', 'table payment_outbox_settings_history', 'SELECT'),
 ('outbox_auditor', 'table payment_outbox_settings', 'SELECT'),
-('outbox_auditor', 'table payment_outbox_settings_history', 'SELECT');
+('outbox_auditor', 'table payment_outbox_settings_history', 'SELECT'),
+('outbox_auditor', 'table payment_outbox_key_conflicts', 'SELECT');

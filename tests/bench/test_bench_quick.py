@@ -22,8 +22,8 @@ REPO = Path(__file__).resolve().parents[2]
 PLAN_CALLS = {"enqueue (new key)", "enqueue (repeated key)", "claim_outbox_batch (batch 100)",
               "complete_outbox_attempt (DISPATCHED)", "repair_zombie_attempts (batch 100)"}
 TARGETS = {"enqueue", "dispatch_batch_1", "dispatch_batch_1_python", "dispatch_batch_10", "dispatch_batch_100",
-           "repair_growth",
-           "duplicate_storm", "no_ledger_scan"}
+           "dispatch_pgbench_batch_10", "dispatch_pgbench_batch_100", "file_enqueue", "file_replay",
+           "repair_growth", "duplicate_storm", "no_ledger_scan"}
 
 
 @pytest.mark.bench
@@ -54,6 +54,12 @@ def test_quick_bench_writes_every_measurement(server: Server, tmp_path: Path) ->
     assert all(run["items"] > 0 and run["items_per_second"] > 0 for run in results["dispatch"]), results["dispatch"]
     control = results["dispatch_pgbench"]
     assert control["clients"] == 8 and control["tps"] > 0 and control["failed"] == 0, control
+    batches = results["dispatch_pgbench_batches"]
+    assert [run["batch_size"] for run in batches] == [1, 10, 100], batches
+    assert all(run["clients"] == 8 and run["failed"] == 0 and run["items"] > 0 for run in batches), batches
+    file = results["file"]
+    assert file["items"] == 5_000 and file["participants"] == 10, file
+    assert all(len(file[kind]) == 1 and file[kind][0] > 0 for kind in ("baseline_ms", "file_ms", "replay_ms")), file
     assert [size["ledger_rows_target"] for size in results["repair"]] == [10_000, 100_000]
     for size in results["repair"]:
         assert size["ledger_rows"] >= size["ledger_rows_target"] and len(size["cycles_ms"]) == 3, size

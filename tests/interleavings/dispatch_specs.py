@@ -12,14 +12,14 @@ from runner.harness.interleave import (
     Spec,
     Step,
 )
-from tests.interleavings.seeds import ITEM_ID, claimed_item, enqueued
+from tests.interleavings.seeds import ITEM_ID, claimed_item, claimed_items, enqueued
 
 LEDGER = ("SELECT attempt_no, state::text, worker_id FROM payment_outbox.payment_outbox_attempts "
           "WHERE outbox_id = %s ORDER BY attempt_no")
 ALL_LEDGER = ("SELECT outbox_id::text, attempt_no, state::text, worker_id FROM payment_outbox.payment_outbox_attempts "
               "ORDER BY outbox_id, attempt_no")
 METRICS = "SELECT queue_depth, in_flight FROM payment_outbox.payment_outbox_queue_metrics"
-TERMINAL = ("DISPATCHED", "FAILED")
+TERMINAL_STATES = ("DISPATCHED", "FAILED")
 REPAIR = "SELECT outbox_id::text, attempt_no, new_state FROM payment_outbox.repair_zombie_attempts(60)"
 
 
@@ -142,9 +142,54 @@ def check_stale_worker(result: PermutationResult, probe: Probe) -> list[Invarian
                                   "s2_complete": _numbers_named(outcomes["s2_complete"].message) - {"3"}}))
     succeeded = {"s3_complete_late": (2, "DISPATCHED", STALE_WORKER), "s2_complete": (4, "DISPATCHED", CURRENT_WORKER)}
     want = sorted(row for step, row in succeeded.items() if outcomes[step].ok)
-    terminal = sorted(tuple(r) for r in probe.rows("outbox_auditor", LEDGER, (ITEM_ID,)) if r[1] in TERMINAL)
+    terminal = sorted(tuple(r) for r in probe.rows("outbox_auditor", LEDGER, (ITEM_ID,)) if r[1] in TERMINAL_STATES)
     checks.append(Invariant("the terminal attempts are exactly the accepted completions, each under its own worker",
                             want=want, have=terminal))
+    return checks
+
+
+# A batch of three claims of one worker, in this order; only ITEM_ID's claim is old enough to repair.
+BATCH_WORKER = "worker-batch"
+BATCH_ITEMS = ("00000000-0000-4000-8000-000000000002", ITEM_ID, "00000000-0000-4000-8000-000000000003")
+BATCH_SEED = claimed_items(((BATCH_ITEMS[0], "key-2", "1 second"), (ITEM_ID, "key-1", "1 hour"),
+                            (BATCH_ITEMS[2], "key-3", "1 second")), BATCH_WORKER)
+COMPLETE_BATCH = ("SELECT outbox_id::text, outcome, attempt_no, state::text "
+                  "FROM payment_outbox.complete_outbox_attempts("
+                  f"'{BATCH_WORKER}', ARRAY[{', '.join(repr(i) for i in BATCH_ITEMS)}]::uuid[], ARRAY[1, 1, 1], "
+                  "ARRAY['DISPATCHED', 'DISPATCHED', 'DISPATCHED']::payment_outbox.outbox_attempt_state[]) "
+                  "ORDER BY item_no")
+TERMINAL = ("SELECT outbox_id::text, count(*) FROM payment_outbox.payment_outbox_attempts "
+            "WHERE state IN ('DISPATCHED', 'FAILED') GROUP BY outbox_id")
+
+
+def check_repair_vs_complete_batch(result: PermutationResult, probe: Probe) -> list[Invariant]:
+    repaired = result.outcome("s1_repair")
+    completed = result.outcome("s2_complete")
+    checks = [Invariant("neither the repair nor the batch completion raised", want={},
+                        have=_errors(result, ["s1_repair", "s2_complete"], set()))]
+    if checks[-1].have or repaired is None or completed is None:
+        return checks
+    requeued = [tuple(row) for row in repaired.rows or []]
+    checks.append(Invariant("the repair requeued nothing or the old claim only, once",
+                            want=True, have=requeued in ([], [(ITEM_ID, 2, "ZOMBIE_REQUEUE")])))
+    outcome = {row[0]: tuple(row[1:]) for row in completed.rows or []}
+    done = ("completed", 2, "DISPATCHED")
+    checks.append(Invariant("one row per completion, in the order given",
+                            want=list(BATCH_ITEMS), have=[row[0] for row in completed.rows or []]))
+    checks.append(Invariant("the repaired item is stale in the batch, otherwise completed; the others complete",
+                            want={BATCH_ITEMS[0]: done, ITEM_ID: ("stale", None, None) if requeued else done,
+                                  BATCH_ITEMS[2]: done},
+                            have=outcome))
+    ledger = [tuple(row[:3]) for row in probe.rows("outbox_auditor", ALL_LEDGER)]
+    claims = [(i, 1, "DISPATCHING") for i in BATCH_ITEMS]
+    ends = [(i, 2, "ZOMBIE_REQUEUE" if requeued and i == ITEM_ID else "DISPATCHED") for i in BATCH_ITEMS]
+    checks.append(Invariant("the ledger holds each claim and its one outcome, never both for the repaired item",
+                            want=sorted(claims + ends), have=sorted(ledger)))
+    checks.append(Invariant("one terminal attempt per completed item, none for a requeued one",
+                            want={i: 1 for i in BATCH_ITEMS if not (requeued and i == ITEM_ID)},
+                            have={row[0]: row[1] for row in probe.rows("outbox_auditor", TERMINAL)}))
+    checks.append(Invariant("queue: the requeued item waits again, completed ones are gone",
+                            want=(1, 0) if requeued else (0, 0), have=tuple(probe.rows("outbox_readonly", METRICS)[0])))
     return checks
 
 
@@ -161,6 +206,10 @@ SPECS = (
          sessions=(_transaction("s1", "outbox_repair", "repair", REPAIR),
                    _transaction("s2", "outbox_executor", "complete", _complete("DISPATCHED"))),
          check=check_repair_vs_complete),
+    Spec(name="repair_vs_complete_batch", seed=BATCH_SEED,
+         sessions=(_transaction("s1", "outbox_repair", "repair", REPAIR),
+                   _transaction("s2", "outbox_executor", "complete", COMPLETE_BATCH)),
+         check=check_repair_vs_complete_batch),
     Spec(name="complete_vs_complete", seed=claimed_item("1 second"),
          sessions=(_transaction("s1", "outbox_executor", "complete", _complete("DISPATCHED")),
                    _transaction("s2", "outbox_executor", "complete", _complete("FAILED"))),

@@ -64,6 +64,9 @@ def test_the_installed_wheel_migrates(installed: Path, empty_database: str, proo
     proof.observe(dry_run=dry.stdout, stderr=dry.stderr)
     proof.check("the dry run of the installed command lists every file", want=(0, True),
                 have=(dry.returncode, f"would apply {files} file(s)" in dry.stdout))
+    proof.check("the wheel carries tables/locks.toml: 0006 is preceded by the locks it declares", want=True,
+                have=any("0006_" in line and f"LOCK TABLE from {migrate.LOCKS_FILE}" in line
+                         for line in dry.stdout.splitlines()))
     applied = outbox(installed, empty_database, "migrate")
     proof.observe(migrate=applied.stdout, migrate_stderr=applied.stderr)
     proof.check("the installed command migrates", want=0, have=applied.returncode)

@@ -1,0 +1,78 @@
+"""Upgrade equals fresh install: for every prefix of sql/tables/ that was a release point, and for
+the current package, a database migrated release point by release point has exactly the catalog
+of a fresh install (tests/helpers/catalog.py: relations, columns, constraints, indexes, triggers,
+functions, views, types, comments, owners, reloptions and privileges); so has a database that
+jumps from any release point straight to the current package.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from runner import migrate, package, releases, scratch
+from tests.conftest import Server
+from tests.helpers import catalog
+from tests.helpers.support import ProofRecord
+
+pytestmark = pytest.mark.proof
+
+POINTS = releases.points()
+CURRENT = "current"
+
+
+def root_of(name: str) -> Path:
+    return package.sql_root() if name == CURRENT else releases.point(name).root
+
+
+def catalog_after(server: Server, steps: list[str]) -> list[tuple[str, str, str]]:
+    """The catalog of a new database migrated to each of `steps` in turn."""
+    with scratch.database(server.url, "outbox_catalog", prepared=False) as url:
+        for step in steps:
+            migrate.migrate(url, say=lambda line: None, root=root_of(step))
+        return catalog.snapshot(url)
+
+
+@pytest.fixture(scope="module")
+def fresh_current(server: Server) -> list[tuple[str, str, str]]:
+    return catalog_after(server, [CURRENT])
+
+
+@pytest.mark.parametrize("target", [p.name for p in POINTS[1:]] + [CURRENT])
+def test_step_by_step_equals_fresh_install(target: str, server: Server, proof: ProofRecord) -> None:
+    names = [p.name for p in POINTS]
+    steps = names[:names.index(target) + 1] if target != CURRENT else [*names, CURRENT]
+    stepped, fresh = catalog_after(server, steps), catalog_after(server, [target])
+    proof.observe(steps=steps, objects=len(fresh))
+    proof.check(f"migrated {' -> '.join(steps)}: the catalog of a fresh install of {target}",
+                want=[], have=catalog.difference(stepped, fresh))
+
+
+@pytest.mark.parametrize("point", POINTS, ids=lambda p: f"from-{p.name}")
+def test_jump_to_current_equals_fresh_install(point: releases.ReleasePoint, server: Server,
+                                              fresh_current: list[tuple[str, str, str]], proof: ProofRecord) -> None:
+    jumped = catalog_after(server, [point.name, CURRENT])
+    proof.check(f"migrated {point.name} -> current: the catalog of a fresh install", want=[],
+                have=catalog.difference(jumped, fresh_current))
+
+
+def test_the_catalog_sees_what_it_compares(server: Server, proof: ProofRecord) -> None:
+    """A change of any compared kind shows up: the comparison is not blind."""
+    with scratch.database(server.url, "outbox_catalog", prepared=False) as url:
+        migrate.migrate(url, say=lambda line: None)
+        before = catalog.snapshot(url)
+        with psycopg.connect(url, autocommit=True) as owner:  # setup: one change of each kind, as the owner
+            owner.execute("COMMENT ON COLUMN payment_outbox.payment_outbox_pending.worker_id IS 'changed'")
+            owner.execute("ALTER TABLE payment_outbox.payment_outbox_attempts SET (fillfactor = 90)")
+            owner.execute("GRANT SELECT ON payment_outbox.payment_outbox_pending TO outbox_readonly")
+            owner.execute("GRANT EXECUTE ON FUNCTION payment_outbox._max_attempt_count() TO outbox_readonly")
+            owner.execute("ALTER TABLE payment_outbox.payment_outbox_idempotency_keys "
+                          "DISABLE TRIGGER payment_outbox_idempotency_keys_append_only")
+        changed = {name for _, name, _ in set(catalog.snapshot(url)) ^ set(before)}
+    proof.check("a comment, a reloption, a table grant, a function grant and a trigger's state are seen",
+                want={"payment_outbox_pending.worker_id", "payment_outbox_attempts", "payment_outbox_pending",
+                      "payment_outbox._max_attempt_count()",
+                      "payment_outbox_idempotency_keys.payment_outbox_idempotency_keys_append_only"},
+                have=changed)
