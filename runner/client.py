@@ -275,7 +275,12 @@ class Client:
                  error_message: str | None = None, rail_reference: str | None = None,
                  worker_id: str | None = None) -> Completed:
         """complete_outbox_attempt (outbox_executor); PO002 when the attempt is not the current claim,
-        or, with worker_id, not a claim of that worker."""
+        or, with worker_id, not a claim of that worker. Without worker_id, the six-argument call of
+        releases before p_worker_id, which every release since accepts too."""
+        if worker_id is None:
+            return self._one(Completed, "complete_without_worker", outbox_id=outbox_id, attempt_no=attempt_no,
+                             state=state, error_code=error_code, error_message=error_message,
+                             rail_reference=rail_reference)
         return self._one(Completed, "complete", outbox_id=outbox_id, attempt_no=attempt_no, state=state,
                          error_code=error_code, error_message=error_message, rail_reference=rail_reference,
                          worker_id=worker_id)

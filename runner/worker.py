@@ -73,17 +73,23 @@ class Completion:
 class Worker:
     """One worker on one connection acting as outbox_executor."""
 
-    def __init__(self, conn: psycopg.Connection, worker_id: str, say: Callable[[str], None] | None = None) -> None:
+    def __init__(self, conn: psycopg.Connection, worker_id: str, say: Callable[[str], None] | None = None, *,
+                 fenced_by_worker_id: bool = True) -> None:
+        """fenced_by_worker_id=False completes with the six-argument call of releases before
+        p_worker_id (fenced by attempt_no alone): a worker of such a release, as the upgrade proofs
+        run one against a database not yet migrated."""
         self.conn = conn
         self.client = Client(conn)
         self.worker_id = worker_id
+        self.fenced_by_worker_id = fenced_by_worker_id
         self._say = say
 
     @classmethod
     @contextmanager
-    def connected(cls, url: str | None, worker_id: str, say: Callable[[str], None] | None = None) -> Iterator[Worker]:
+    def connected(cls, url: str | None, worker_id: str, say: Callable[[str], None] | None = None, *,
+                  fenced_by_worker_id: bool = True) -> Iterator[Worker]:
         with Client.connect(url, Role.EXECUTOR, name=f"outbox worker {worker_id}") as client:
-            yield cls(client.conn, worker_id, say)
+            yield cls(client.conn, worker_id, say, fenced_by_worker_id=fenced_by_worker_id)
 
     @property
     def backend_pid(self) -> int:
@@ -116,7 +122,8 @@ class Worker:
                 item.outbox_id, item.attempt_no, outcome.state,
                 error_code=outcome.error_code and outcome.error_code[:ERROR_CODE_LIMIT],
                 error_message=outcome.error_message and outcome.error_message[:ERROR_MESSAGE_LIMIT],
-                rail_reference=outcome.rail_reference, worker_id=self.worker_id)
+                rail_reference=outcome.rail_reference,
+                worker_id=self.worker_id if self.fenced_by_worker_id else None)
         except psycopg.Error as exc:
             if db.sqlstate(exc) != STALE_ATTEMPT:
                 self._log("completion_error", outbox_id=str(item.outbox_id), attempt_no=item.attempt_no,

@@ -46,6 +46,20 @@ FROM payment_outbox.complete_outbox_attempt(
     %(worker_id)s
 );
 
+-- name: complete_without_worker
+-- The six-argument completion of releases before p_worker_id: fenced by attempt_no alone.
+SELECT
+    attempt_no,
+    state::text AS state
+FROM payment_outbox.complete_outbox_attempt(
+    %(outbox_id)s,
+    %(attempt_no)s,
+    %(state)s::payment_outbox.outbox_attempt_state,
+    %(error_code)s,
+    %(error_message)s,
+    %(rail_reference)s
+);
+
 -- name: repair
 -- One repair batch: requeues (or fails, at the maximum attempt count) claims older than the threshold.
 SELECT
