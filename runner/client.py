@@ -31,6 +31,7 @@ class Role(StrEnum):
     REPAIR = "outbox_repair"
     READONLY = "outbox_readonly"
     AUDITOR = "outbox_auditor"
+    OPERATOR = "outbox_operator"
 
 
 @dataclass(frozen=True)
@@ -157,6 +158,21 @@ class LedgerRow:
 
 
 @dataclass(frozen=True)
+class Settings:
+    max_attempt_count: int
+    updated_at: datetime
+    updated_by: str
+
+
+@dataclass(frozen=True)
+class SettingChange:
+    setting: str
+    old_value: str | None
+    new_value: str | None
+    changed_by: str
+
+
+@dataclass(frozen=True)
 class HistoryRow:
     """One state change of an item, as item_history returns it (attempt 0: ENQUEUED)."""
 
@@ -256,10 +272,18 @@ class Client:
         return self._all(ClaimedItem, "claim", worker_id=worker_id, batch_size=batch_size)
 
     def complete(self, outbox_id: UUID | str, attempt_no: int, state: str, *, error_code: str | None = None,
-                 error_message: str | None = None, rail_reference: str | None = None) -> Completed:
-        """complete_outbox_attempt (outbox_executor); PO002 when the attempt is not the current claim."""
+                 error_message: str | None = None, rail_reference: str | None = None,
+                 worker_id: str | None = None) -> Completed:
+        """complete_outbox_attempt (outbox_executor); PO002 when the attempt is not the current claim,
+        or, with worker_id, not a claim of that worker. Without worker_id, the six-argument call of
+        releases before p_worker_id, which every release since accepts too."""
+        if worker_id is None:
+            return self._one(Completed, "complete_without_worker", outbox_id=outbox_id, attempt_no=attempt_no,
+                             state=state, error_code=error_code, error_message=error_message,
+                             rail_reference=rail_reference)
         return self._one(Completed, "complete", outbox_id=outbox_id, attempt_no=attempt_no, state=state,
-                         error_code=error_code, error_message=error_message, rail_reference=rail_reference)
+                         error_code=error_code, error_message=error_message, rail_reference=rail_reference,
+                         worker_id=worker_id)
 
     def repair(self, threshold_seconds: int, batch_size: int = 100) -> list[Repaired]:
         """repair_zombie_attempts (outbox_repair): one batch."""
@@ -284,6 +308,14 @@ class Client:
     def ledger(self, outbox_id: UUID | str | None = None) -> list[LedgerRow]:
         """The ledger rows of one item, or of all (outbox_auditor)."""
         return self._all(LedgerRow, "ledger", outbox_id=outbox_id)
+
+    def set_settings(self, max_attempt_count: int | None = None) -> Settings:
+        """set_outbox_settings (outbox_operator): PO016 when a value is out of its range."""
+        return self._one(Settings, "set_settings", max_attempt_count=max_attempt_count)
+
+    def settings_history(self) -> list[SettingChange]:
+        """payment_outbox_settings_history (outbox_operator, outbox_auditor), oldest first."""
+        return self._all(SettingChange, "settings_history")
 
     def item_history(self, outbox_id: UUID | str) -> list[HistoryRow]:
         """item_history(uuid) (outbox_readonly, outbox_auditor); PO003 for an unknown item."""

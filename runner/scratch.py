@@ -91,7 +91,7 @@ def database(server_url: str, prefix: str, *, prepared: bool = True,
 
 
 def empty_package_tables(conn: psycopg.Connection, *also: str) -> list[str]:
-    """TRUNCATE every table of the package but the migration ledger (read from the catalog), and the
+    """TRUNCATE every table of the package but the migration ledger and the settings (read from the catalog), and the
     tables named in `also`, as the owner: a clean slate for the next proof or bench run. Returns
     the package's tables."""
     tables = [row[0] for row in conn.execute(db.named_sql("package_tables"))]

@@ -5,7 +5,8 @@ gives an item to the rail at least once: a worker that dies after the rail call 
 completion leaves a DISPATCHING claim, repair requeues it, and the next claim calls the rail again
 with the same idempotency_key. The rail must therefore treat the idempotency_key as its own
 deduplication key; the ledger still ends with exactly one terminal attempt per item, because a
-completion is fenced by its attempt_no (a stale one raises PO002 and writes nothing).
+completion is fenced by its attempt_no and this worker's id (a stale one, or one of another worker,
+raises PO002 and writes nothing).
 
 The worker connects as the login of the URL and acts as `outbox_executor` for the whole life of
 the connection; it runs in autocommit, so a claim is committed before the rail is called and a
@@ -28,6 +29,10 @@ from runner.client import AttemptOutcome, ClaimedItem, Client, Role
 
 OUTCOMES = ("DISPATCHED", "RETRYABLE", "FAILED")
 STALE_ATTEMPT = "PO002"
+# The API's limits on the diagnostics a completion carries (docs/api.md): a longer one would be
+# refused with PO015 and leave the claim to repair, so the worker cuts them to size.
+ERROR_CODE_LIMIT = 64
+ERROR_MESSAGE_LIMIT = 4096
 
 
 @dataclass(frozen=True)
@@ -68,17 +73,23 @@ class Completion:
 class Worker:
     """One worker on one connection acting as outbox_executor."""
 
-    def __init__(self, conn: psycopg.Connection, worker_id: str, say: Callable[[str], None] | None = None) -> None:
+    def __init__(self, conn: psycopg.Connection, worker_id: str, say: Callable[[str], None] | None = None, *,
+                 fenced_by_worker_id: bool = True) -> None:
+        """fenced_by_worker_id=False completes with the six-argument call of releases before
+        p_worker_id (fenced by attempt_no alone): a worker of such a release, as the upgrade proofs
+        run one against a database not yet migrated."""
         self.conn = conn
         self.client = Client(conn)
         self.worker_id = worker_id
+        self.fenced_by_worker_id = fenced_by_worker_id
         self._say = say
 
     @classmethod
     @contextmanager
-    def connected(cls, url: str | None, worker_id: str, say: Callable[[str], None] | None = None) -> Iterator[Worker]:
+    def connected(cls, url: str | None, worker_id: str, say: Callable[[str], None] | None = None, *,
+                  fenced_by_worker_id: bool = True) -> Iterator[Worker]:
         with Client.connect(url, Role.EXECUTOR, name=f"outbox worker {worker_id}") as client:
-            yield cls(client.conn, worker_id, say)
+            yield cls(client.conn, worker_id, say, fenced_by_worker_id=fenced_by_worker_id)
 
     @property
     def backend_pid(self) -> int:
@@ -96,18 +107,23 @@ class Worker:
         try:
             return rail(item)
         except RailError as exc:
-            return RailOutcome("RETRYABLE" if exc.retryable else "FAILED", error_code=exc.code, error_message=str(exc))
+            return RailOutcome("RETRYABLE" if exc.retryable else "FAILED", error_code=exc.code[:ERROR_CODE_LIMIT],
+                               error_message=str(exc)[:ERROR_MESSAGE_LIMIT])
         except Exception as exc:  # noqa: BLE001 - the rail is foreign code; its failure must not lose the claim
-            return RailOutcome("RETRYABLE", error_code=type(exc).__name__, error_message=str(exc)[:500])
+            return RailOutcome("RETRYABLE", error_code=type(exc).__name__[:ERROR_CODE_LIMIT],
+                               error_message=str(exc)[:500])
 
     def complete(self, item: ClaimedItem, outcome: RailOutcome) -> Completion:
         """Record the outcome. PO002 (the claim was repaired or completed meanwhile) is a normal
         end, STALE; any other error is raised: on a lost connection the completion may or may not
         have committed, and repair or a retry of the same attempt_no (PO002 then) settles it."""
         try:
-            completed = self.client.complete(item.outbox_id, item.attempt_no, outcome.state,
-                                             error_code=outcome.error_code, error_message=outcome.error_message,
-                                             rail_reference=outcome.rail_reference)
+            completed = self.client.complete(
+                item.outbox_id, item.attempt_no, outcome.state,
+                error_code=outcome.error_code and outcome.error_code[:ERROR_CODE_LIMIT],
+                error_message=outcome.error_message and outcome.error_message[:ERROR_MESSAGE_LIMIT],
+                rail_reference=outcome.rail_reference,
+                worker_id=self.worker_id if self.fenced_by_worker_id else None)
         except psycopg.Error as exc:
             if db.sqlstate(exc) != STALE_ATTEMPT:
                 self._log("completion_error", outbox_id=str(item.outbox_id), attempt_no=item.attempt_no,
@@ -128,8 +144,10 @@ class Worker:
             return []
         try:
             rows = self.client.complete_batch(self.worker_id, [
-                AttemptOutcome(item.outbox_id, item.attempt_no, outcome.state, error_code=outcome.error_code,
-                               error_message=outcome.error_message, rail_reference=outcome.rail_reference)
+                AttemptOutcome(item.outbox_id, item.attempt_no, outcome.state,
+                               error_code=outcome.error_code and outcome.error_code[:ERROR_CODE_LIMIT],
+                               error_message=outcome.error_message and outcome.error_message[:ERROR_MESSAGE_LIMIT],
+                               rail_reference=outcome.rail_reference)
                 for item, outcome in done])
         except psycopg.Error as exc:
             self._log("completion_error", count=len(done), sqlstate=db.sqlstate(exc),

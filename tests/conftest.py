@@ -92,7 +92,7 @@ def database(server: Server) -> Iterator[Database]:
 
 def truncate_package_tables(url: str) -> list[str]:
     """As the owner, the only role that may: a clean slate for the next proof. Returns the tables,
-    read from the catalog (every table of the package but the migration ledger)."""
+    read from the catalog (every table of the package but the migration ledger and the settings)."""
     with psycopg.connect(url, autocommit=True) as conn:
         return scratch.empty_package_tables(conn)
 

@@ -60,7 +60,7 @@ def run(url: str, workers: int, batch_size: int, seconds: float, pool: int) -> D
                     ran_dry[index] = True
                     return
                 for item in claimed:
-                    client.complete(item.outbox_id, item.attempt_no, "DISPATCHED")
+                    client.complete(item.outbox_id, item.attempt_no, "DISPATCHED", worker_id=worker_id)
                     counts[index] += 1
         except psycopg.Error as exc:
             errors.append(exc)

@@ -174,7 +174,8 @@ def capture_plans(admin_url: str | None, ledger_size: int) -> Plans:
                          lambda: client.claim("bench-reclaimer", ZOMBIES))
         _require(bool(claimed), "claim for the plan took nothing")
         record("complete_outbox_attempt (DISPATCHED)", Role.EXECUTOR,
-               lambda: client.complete(claimed[0].outbox_id, claimed[0].attempt_no, "DISPATCHED"))
+               lambda: client.complete(claimed[0].outbox_id, claimed[0].attempt_no, "DISPATCHED",
+                                       worker_id="bench-reclaimer"))
         record(f"repair_zombie_attempts (batch {ZOMBIES})", Role.REPAIR, lambda: client.repair(0, ZOMBIES))
     return plans
 

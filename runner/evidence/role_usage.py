@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 SETUP = re.compile(r"TRUNCATE|INSERT|COPY|CREATE (DATABASE|ROLE|TABLE|SCHEMA|FUNCTION|TRIGGER)|"
-                   r"DROP (DATABASE|ROLE|SCHEMA|TRIGGER)|GRANT|REVOKE|"
+                   r"DROP (DATABASE|ROLE|SCHEMA|TRIGGER)|GRANT|REVOKE|ALTER DATABASE|"
                    r"migrate\.migrate|install_helpers|create_migrated_database|drop_database|empty_package_tables|"
                    r"scratch\.(prepare|create_database|drop_database)", re.IGNORECASE)
 # A fault proof's own action on the server: a connection that terminates a backend, holds a table

@@ -6,8 +6,10 @@ that keeps each session's own order; with none listed, every such order is run. 
 sent to its session's thread; the step then either completes or is found waiting on a lock held
 by another of the spec's sessions (pg_blocking_pids() restricted to their backend pids), and
 only then does the next step run. A waiting step's completion is collected as soon as a later
-step lets it finish. A step issued to a session that still waits makes the permutation invalid,
-as in the isolation tester: it is reported and its remaining steps are not run.
+step lets it finish. Sessions that wait only on each other are deadlocked: the engine waits for
+the server's deadlock detector to abort one of them (40P01) before it goes on. A step issued to
+a session that still waits makes the permutation invalid, as in the isolation tester: it is
+reported and its remaining steps are not run.
 
 Every permutation starts from empty package tables (TRUNCATE as the owner, the only role that
 may), runs the spec's seed statements, its steps, then the spec's checks and
@@ -365,6 +367,8 @@ class Runner:
             if session.active is not None:
                 self._settle_waiting(owner, waiting, session_pids, result)
             if session.active is not None:
+                self._await_deadlock_detector(owner, waiting, session_pids, result)
+            if session.active is not None:
                 result.invalid = (f"step {name} of session {spec_session.name} issued while its step "
                                   f"{session.active[0]} waits")
                 self._record(result, Event(step=name, session=spec_session.name, status="invalid"))
@@ -376,6 +380,7 @@ class Runner:
             else:
                 self._complete(session, result, after_wait=False)
             self._settle_waiting(owner, waiting, session_pids, result)
+        self._await_deadlock_detector(owner, waiting, session_pids, result)
         if waiting:
             name, _ = waiting[0].active or ("?", None)
             result.invalid = f"step {name} of session {waiting[0].session.name} still waits after the last step"
@@ -411,6 +416,27 @@ class Runner:
                     waiting.remove(session)
                     self._complete(session, result, after_wait=True)
                     progressed = True
+
+    def _await_deadlock_detector(self, owner: psycopg.Connection, waiting: list[_SessionThread],
+                                 session_pids: list[int], result: PermutationResult) -> None:
+        """When the waiting sessions wait only on each other (a cycle), no later step can release
+        them: only the server's deadlock detector can, after deadlock_timeout, by aborting one with
+        40P01. Wait for that, then collect what finished. Anything else is left as it is."""
+        pids = {s.pid for s in waiting}
+        if len(waiting) < 2:
+            return
+        for session in waiting:
+            blockers = set(db.first_row(owner.execute(db.named_sql("interleave_session_blockers"),
+                                                      {"pid": session.pid}))[0])
+            if not blockers or not blockers <= pids:
+                return
+        deadline = time.monotonic() + STEP_DEADLINE_SECONDS
+        calls = [s.active[1] for s in waiting if s.active is not None]
+        while not any(call.done.wait(POLL_SECONDS) for call in calls):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{self.spec.name}: sessions waiting on each other were not released by the "
+                                   f"deadlock detector within {STEP_DEADLINE_SECONDS} s")
+        self._settle_waiting(owner, waiting, session_pids, result)
 
     def _complete(self, session: _SessionThread, result: PermutationResult, *, after_wait: bool) -> None:
         assert session.active is not None

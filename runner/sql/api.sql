@@ -32,7 +32,22 @@ SELECT
 FROM payment_outbox.claim_outbox_batch(%(worker_id)s, %(batch_size)s);
 
 -- name: complete
--- Completes one claimed attempt, fenced by its attempt_no.
+-- Completes one claimed attempt, fenced by its attempt_no and, when given, the worker holding it.
+SELECT
+    attempt_no,
+    state::text AS state
+FROM payment_outbox.complete_outbox_attempt(
+    %(outbox_id)s,
+    %(attempt_no)s,
+    %(state)s::payment_outbox.outbox_attempt_state,
+    %(error_code)s,
+    %(error_message)s,
+    %(rail_reference)s,
+    %(worker_id)s
+);
+
+-- name: complete_without_worker
+-- The six-argument completion of releases before p_worker_id: fenced by attempt_no alone.
 SELECT
     attempt_no,
     state::text AS state
@@ -103,6 +118,24 @@ SELECT
 FROM payment_outbox.payment_outbox_attempts
 WHERE %(outbox_id)s::uuid IS NULL OR outbox_id = %(outbox_id)s::uuid
 ORDER BY outbox_id, attempt_no;
+
+-- name: set_settings
+-- Changes the package's settings (outbox_operator); a null leaves its setting as it is.
+SELECT
+    max_attempt_count,
+    updated_at,
+    updated_by
+FROM payment_outbox.set_outbox_settings(p_max_attempt_count => %(max_attempt_count)s);
+
+-- name: settings_history
+-- Every change of the package's settings, oldest first (outbox_operator, outbox_auditor).
+SELECT
+    setting,
+    old_value,
+    new_value,
+    changed_by
+FROM payment_outbox.payment_outbox_settings_history
+ORDER BY changed_at, history_id;
 
 -- name: item_history
 -- Every state change of one item, by id, in order (outbox_readonly, outbox_auditor).

@@ -61,7 +61,7 @@ SELECT
     'schema payment_outbox' AS offender,
     format('owned by %s, %s', o.rolname, CASE WHEN o.rolsuper THEN 'a superuser' ELSE 'a runtime role' END) AS detail
 FROM schema_owner AS o
-WHERE o.rolsuper OR o.rolname IN ('outbox_ingest', 'outbox_executor', 'outbox_repair', 'outbox_readonly', 'outbox_auditor')
+WHERE o.rolsuper OR o.rolname IN ('outbox_ingest', 'outbox_executor', 'outbox_repair', 'outbox_readonly', 'outbox_auditor', 'outbox_operator')
 UNION ALL
 SELECT
     e.object_name AS offender,

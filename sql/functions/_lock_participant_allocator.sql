@@ -22,6 +22,6 @@ $$;
 
 COMMENT ON FUNCTION payment_outbox._lock_participant_allocator(text) IS
 'Waits for and locks the participant''s allocator row, creating it for a new participant, and '
-'returns its ctid. Called by enqueue only for a key it has just registered.';
+'returns its ctid. Called by enqueue for a key not yet registered, before it registers the key.';
 
 REVOKE ALL ON FUNCTION payment_outbox._lock_participant_allocator(text) FROM PUBLIC;

@@ -5,17 +5,14 @@ LANGUAGE plpgsql
 STABLE
 SET search_path = pg_catalog, payment_outbox, pg_temp
 AS $$
-DECLARE
-    v_current_attempt_no integer;
 BEGIN
-    SELECT p.attempt_no INTO v_current_attempt_no
-    FROM payment_outbox.payment_outbox_pending AS p
-    WHERE p.outbox_id = p_outbox_id;
-    IF FOUND THEN
-        RAISE EXCEPTION 'attempt % of outbox item % is stale: the current claim is %',
-            coalesce(p_attempt_no::text, 'null'), p_outbox_id, coalesce(v_current_attempt_no::text, 'none')
+    -- The message never names the current attempt or its worker: a stale worker must not learn
+    -- the fencing token of a claim that is not its own.
+    IF EXISTS (SELECT FROM payment_outbox.payment_outbox_pending AS p WHERE p.outbox_id = p_outbox_id) THEN
+        RAISE EXCEPTION 'attempt % of outbox item % is stale: it is not a current claim of this worker',
+            coalesce(p_attempt_no::text, 'null'), p_outbox_id
             USING ERRCODE = 'PO002',
-                  HINT = 'The claim was repaired or completed; only the latest claim may complete.';
+                  HINT = 'The claim was repaired, completed or is held by another worker; do not dispatch again.';
     END IF;
     IF EXISTS (SELECT FROM payment_outbox.payment_outbox_attempts AS a WHERE a.outbox_id = p_outbox_id) THEN
         RAISE EXCEPTION 'attempt % of outbox item % is stale: the item is already terminal',
@@ -30,6 +27,7 @@ $$;
 
 COMMENT ON FUNCTION payment_outbox._reject_completion(uuid, integer) IS
 'Called by complete_outbox_attempt when no current claim matched: raises PO002 when the item '
-'exists (pending under another claim, or terminal), PO003 when it does not.';
+'exists (pending under another claim or worker, or terminal), PO003 when it does not. Never names '
+'the current attempt.';
 
 REVOKE ALL ON FUNCTION payment_outbox._reject_completion(uuid, integer) FROM PUBLIC;

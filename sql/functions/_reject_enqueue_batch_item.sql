@@ -65,7 +65,7 @@ BEGIN
         ) THEN
             RAISE EXCEPTION 'idempotency key % of instruction % is registered, but its item is neither pending nor terminal',
                 p_item ->> 'idempotency_key', p_item ->> 'instruction_id'
-                USING ERRCODE = 'XX000',
+                USING ERRCODE = 'PO004',
                       HINT = 'check_invariants() names the item; the key cannot be reused for a new one.';
         END IF;
         RAISE EXCEPTION 'the item was refused, but no check names its fault'

@@ -8,7 +8,10 @@ PARALLEL SAFE
 -- payment file tests every argument of every item in one statement. The proof
 -- enqueue_payment_outbox_batch.sql holds it equal to _require_argument on a set of values.
 AS $$
-    SELECT p_name IS NOT NULL AND p_value IS NOT NULL AND btrim(p_value) <> ''
+    SELECT
+        p_name IS NOT NULL AND p_value IS NOT NULL
+        AND btrim(p_value, payment_outbox._space_characters()) <> ''
+        AND length(p_value) <= payment_outbox._max_length(p_name)
 $$;
 
 COMMENT ON FUNCTION payment_outbox._valid_argument(text, text) IS

@@ -170,6 +170,25 @@ BEGIN ATOMIC
     WHERE h.terminal_attempts > 0
     UNION ALL
     SELECT
+        'key_without_item' AS invariant,
+        k.outbox_id,
+        NULL AS participant_id,
+        format(
+            'idempotency key %s of instruction %s is registered to an item with neither a pending nor a ledger row',
+            k.idempotency_key, k.instruction_id
+        ) AS detail
+    FROM payment_outbox.payment_outbox_idempotency_keys AS k
+    WHERE
+        NOT EXISTS (
+            SELECT FROM payment_outbox.payment_outbox_pending AS p
+            WHERE p.outbox_id = k.outbox_id
+        )
+        AND NOT EXISTS (
+            SELECT FROM payment_outbox.payment_outbox_attempts AS a
+            WHERE a.outbox_id = k.outbox_id
+        )
+    UNION ALL
+    SELECT
         'item_lost' AS invariant,
         h.outbox_id,
         NULL AS participant_id,
@@ -188,7 +207,8 @@ COMMENT ON FUNCTION payment_outbox.check_invariants() IS
 'and gaps, allocator out of step, an idempotency key held by two items or not registered to its '
 'item, more than one terminal attempt, attempt numbers not 1..n, '
 'attempts after a terminal one, in-flight rows whose latest attempt is not their DISPATCHING '
-'one, terminal items still pending, items neither pending nor terminal. Reads the whole ledger: '
+'one, terminal items still pending, items neither pending nor terminal, registered keys whose item '
+'has no row at all. Reads the whole ledger and the key register: '
 'run it from monitoring at a modest interval, not on every request.';
 
 REVOKE ALL ON FUNCTION payment_outbox.check_invariants() FROM PUBLIC;

@@ -48,6 +48,20 @@ BEGIN
     END IF;
     PERFORM payment_outbox._limit_batch('p_outbox_ids', v_count);
 
+    -- Texts over their limits (PO015), as complete_outbox_attempt refuses them, before anything is locked.
+    SELECT min(u.item_no)::integer INTO v_bad_no
+    FROM unnest(p_error_codes, p_error_messages, p_rail_references)
+        WITH ORDINALITY AS u (error_code, error_message, rail_reference, item_no)
+    WHERE
+        length(u.error_code) > payment_outbox._max_length('error_code')
+        OR length(u.error_message) > payment_outbox._max_length('error_message')
+        OR length(u.rail_reference) > payment_outbox._max_length('rail_reference');
+    IF v_bad_no IS NOT NULL THEN
+        PERFORM payment_outbox._limit_argument('error_code', p_error_codes[v_bad_no]);
+        PERFORM payment_outbox._limit_argument('error_message', p_error_messages[v_bad_no]);
+        PERFORM payment_outbox._limit_argument('rail_reference', p_rail_references[v_bad_no]);
+    END IF;
+
     SELECT min(u.item_no)::integer INTO v_bad_no
     FROM (
         SELECT
@@ -185,8 +199,8 @@ COMMENT ON FUNCTION payment_outbox.complete_outbox_attempts(
 'Returns one row per completion in the order given (item_no from 1): completed, with the ledger '
 'row''s attempt_no and state, or stale (not the current claim of this worker), which changes '
 'nothing. At most _max_batch_items() completions (PO018); arrays of unequal length or an outbox '
-'id given twice are PO017, a state other than DISPATCHED, FAILED or RETRYABLE PO014, an unknown '
-'outbox id PO003; each fails the whole call, naming the first such completion.';
+'id given twice are PO017, a state other than DISPATCHED, FAILED or RETRYABLE PO014, a text over its '
+'limit PO015, an unknown outbox id PO003; each fails the whole call, naming the first such completion.';
 
 REVOKE ALL ON FUNCTION payment_outbox.complete_outbox_attempts(
     text, uuid[], integer[], payment_outbox.outbox_attempt_state[], text[], text[], text[]

@@ -83,7 +83,10 @@ BEGIN
             OR f.outbox_id IS NOT NULL AND (
                 f.participant_id <> i.participant_id
                 OR f.rail_type <> i.rail_type
-                OR f.payload_sha256 <> payment_outbox._payload_sha256(i.payload)
+                -- The canonical hash, or for rows written before tables/0012 the jsonb text's.
+                OR f.payload_sha256 NOT IN (
+                    payment_outbox._payload_sha256(i.payload), sha256(convert_to(i.payload::text, 'UTF8'))
+                )
             ) AS refused_alone
         FROM item AS i
         LEFT JOIN LATERAL payment_outbox._find_outbox_item(i.instruction_id, i.idempotency_key) AS f ON TRUE
@@ -243,7 +246,9 @@ BEGIN
                     WHERE l.outbox_id IS NULL
                     OR l.stored_participant_id <> l.participant_id
                     OR l.stored_rail_type <> l.rail_type
-                    OR l.stored_payload_sha256 <> payment_outbox._payload_sha256(l.payload)
+                    OR l.stored_payload_sha256 NOT IN (
+                        payment_outbox._payload_sha256(l.payload), sha256(convert_to(l.payload::text, 'UTF8'))
+                    )
                 )
             INTO v_late_nos, v_late_ids, v_late_sequence_ids, v_late_created_ats, v_late_states, v_bad_no
             FROM late AS l;

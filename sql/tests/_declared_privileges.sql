@@ -8,12 +8,13 @@ INSERT INTO declared_privileges VALUES
 ('outbox_repair', 'schema payment_outbox', 'USAGE'),
 ('outbox_readonly', 'schema payment_outbox', 'USAGE'),
 ('outbox_auditor', 'schema payment_outbox', 'USAGE'),
+('outbox_operator', 'schema payment_outbox', 'USAGE'),
 ('outbox_ingest', 'function enqueue_payment_outbox(text,text,text,text,jsonb)', 'EXECUTE'),
 ('outbox_ingest', 'function enqueue_payment_outbox_batch(jsonb)', 'EXECUTE'),
 ('outbox_executor', 'function claim_outbox_batch(text,integer)', 'EXECUTE'),
 (
     'outbox_executor',
-    'function complete_outbox_attempt(uuid,integer,payment_outbox.outbox_attempt_state,text,text,text)',
+    'function complete_outbox_attempt(uuid,integer,payment_outbox.outbox_attempt_state,text,text,text,text)',
     'EXECUTE'
 ),
 (
@@ -39,4 +40,9 @@ INSERT INTO declared_privileges VALUES
 ('outbox_readonly', 'function vacuum_horizon()', 'EXECUTE'),
 ('outbox_repair', 'function vacuum_horizon()', 'EXECUTE'),
 ('outbox_auditor', 'table payment_outbox_attempts', 'SELECT'),
+('outbox_operator', 'function set_outbox_settings(integer)', 'EXECUTE'),
+('outbox_operator', 'table payment_outbox_settings', 'SELECT'),
+('outbox_operator', 'table payment_outbox_settings_history', 'SELECT'),
+('outbox_auditor', 'table payment_outbox_settings', 'SELECT'),
+('outbox_auditor', 'table payment_outbox_settings_history', 'SELECT'),
 ('outbox_auditor', 'table payment_outbox_key_conflicts', 'SELECT');

@@ -138,8 +138,10 @@ SELECT payment_outbox_proof.ok(
     'the retried item is due only after its backoff'
 );
 
--- At the maximum attempt count a RETRYABLE completion becomes FAILED, as in the single call.
-SELECT set_config('payment_outbox.max_attempt_count', '2', TRUE);
+-- At the maximum attempt count a RETRYABLE completion becomes FAILED, as in the single call. The
+-- maximum is the operator's to set (rolled back with the proof).
+SET LOCAL ROLE outbox_operator;
+SELECT max_attempt_count FROM payment_outbox.set_outbox_settings(p_max_attempt_count => 2);
 SET LOCAL ROLE outbox_executor;
 SELECT payment_outbox_proof.is(
     (
@@ -162,8 +164,9 @@ SELECT payment_outbox_proof.is(
     ),
     'completed:2:FAILED,completed:2:FAILED', 'at attempt 2 of 2, RETRYABLE becomes FAILED for every completion of the batch'
 );
+SET LOCAL ROLE outbox_operator;
+SELECT max_attempt_count FROM payment_outbox.set_outbox_settings(p_max_attempt_count => 20);
 RESET ROLE;
-SELECT set_config('payment_outbox.max_attempt_count', '', TRUE);
 SELECT payment_outbox_proof.is(
     (
         SELECT string_agg(p.idempotency_key, ',' ORDER BY p.idempotency_key)

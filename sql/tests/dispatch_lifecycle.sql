@@ -23,14 +23,14 @@ SELECT payment_outbox_proof.ok(
             (
                 SELECT outbox_id FROM claim_one
                 WHERE idempotency_key = 'life-k1'
-            ), 1, 'DISPATCHED', p_rail_reference => 'rail-1'
+            ), 1, 'DISPATCHED', p_rail_reference => 'rail-1', p_worker_id => 'worker-a'
         ) AS c
     ),
     'completing the current attempt appends DISPATCHED as attempt 2'
 );
 SELECT payment_outbox_proof.throws_ok(
     format(
-        $q$SELECT * FROM payment_outbox.complete_outbox_attempt(%L, 1, 'DISPATCHED')$q$,
+        $q$SELECT * FROM payment_outbox.complete_outbox_attempt(%L, 1, 'DISPATCHED', p_worker_id => 'worker-a')$q$,
         (
             SELECT outbox_id FROM claim_one
             WHERE idempotency_key = 'life-k1'
@@ -46,14 +46,14 @@ SELECT payment_outbox_proof.ok(
             (
                 SELECT outbox_id FROM claim_one
                 WHERE idempotency_key = 'life-k2'
-            ), 1, 'RETRYABLE', 'TIMEOUT', 'rail timed out'
+            ), 1, 'RETRYABLE', 'TIMEOUT', 'rail timed out', p_worker_id => 'worker-a'
         ) AS c
     ),
     'RETRYABLE is recorded as attempt 2'
 );
 SELECT payment_outbox_proof.throws_ok(
     format(
-        $q$SELECT * FROM payment_outbox.complete_outbox_attempt(%L, 1, 'DISPATCHED')$q$,
+        $q$SELECT * FROM payment_outbox.complete_outbox_attempt(%L, 1, 'DISPATCHED', p_worker_id => 'worker-a')$q$,
         (
             SELECT outbox_id FROM claim_one
             WHERE idempotency_key = 'life-k2'
@@ -73,12 +73,12 @@ SELECT payment_outbox_proof.throws_ok(
     $q$SELECT * FROM payment_outbox.claim_outbox_batch('', 5)$q$, 'PO010', 'an empty worker id is refused'
 );
 SELECT payment_outbox_proof.throws_ok(
-    $q$SELECT * FROM payment_outbox.complete_outbox_attempt(gen_random_uuid(), 1, 'DISPATCHED')$q$,
+    $q$SELECT * FROM payment_outbox.complete_outbox_attempt(gen_random_uuid(), 1, 'DISPATCHED', p_worker_id => 'worker-a')$q$,
     'PO003', 'completing an unknown item is refused'
 );
 SELECT payment_outbox_proof.throws_ok(
     format(
-        $q$SELECT * FROM payment_outbox.complete_outbox_attempt(%L, 2, 'DISPATCHING')$q$,
+        $q$SELECT * FROM payment_outbox.complete_outbox_attempt(%L, 2, 'DISPATCHING', p_worker_id => 'worker-a')$q$,
         (
             SELECT outbox_id FROM claim_one
             WHERE idempotency_key = 'life-k2'
@@ -88,7 +88,7 @@ SELECT payment_outbox_proof.throws_ok(
 );
 SELECT payment_outbox_proof.throws_ok(
     format(
-        $q$SELECT * FROM payment_outbox.complete_outbox_attempt(%L, 2, 'ZOMBIE_REQUEUE')$q$,
+        $q$SELECT * FROM payment_outbox.complete_outbox_attempt(%L, 2, 'ZOMBIE_REQUEUE', p_worker_id => 'worker-a')$q$,
         (
             SELECT outbox_id FROM claim_one
             WHERE idempotency_key = 'life-k2'

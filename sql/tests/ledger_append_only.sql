@@ -22,7 +22,10 @@ SELECT
         format($q$SET LOCAL ROLE %I; TRUNCATE payment_outbox.payment_outbox_attempts$q$, r.rolname),
         '42501', format('%s cannot TRUNCATE the ledger', r.rolname)
     )
-FROM (VALUES ('outbox_ingest'), ('outbox_executor'), ('outbox_repair'), ('outbox_readonly'), ('outbox_auditor'))
+FROM (
+    VALUES ('outbox_ingest'), ('outbox_executor'), ('outbox_repair'), ('outbox_readonly'), ('outbox_auditor'),
+    ('outbox_operator')
+)
     AS r (rolname);
 
 SELECT payment_outbox_proof.throws_ok(

@@ -1,5 +1,12 @@
 -- Proof: at the maximum attempt count a RETRYABLE completion becomes FAILED and leaves pending.
-SELECT set_config('payment_outbox.max_attempt_count', '4', TRUE);
+-- The maximum is the operator's to set (rolled back with the proof); a session setting is ignored.
+SET LOCAL ROLE outbox_operator;
+SELECT payment_outbox_proof.is(
+    (SELECT max_attempt_count FROM payment_outbox.set_outbox_settings(p_max_attempt_count => 4)), 4,
+    'the operator sets the maximum attempt count to 4'
+);
+RESET ROLE;
+SELECT set_config('payment_outbox.max_attempt_count', '1', TRUE);
 
 SET LOCAL ROLE outbox_ingest;
 SELECT * FROM payment_outbox.enqueue_payment_outbox('max-i1', 'max-p', 'max-k1', 'sepa', '{}');
@@ -15,7 +22,7 @@ SELECT payment_outbox_proof.ok(
     (
         SELECT c.state = 'RETRYABLE' AND c.attempt_no = 2
         FROM payment_outbox.claim_outbox_batch('worker-a', 1) AS b,
-            payment_outbox.complete_outbox_attempt(b.outbox_id, b.attempt_no, 'RETRYABLE') AS c
+            payment_outbox.complete_outbox_attempt(b.outbox_id, b.attempt_no, 'RETRYABLE', p_worker_id => 'worker-a') AS c
     ),
     'below the maximum, RETRYABLE stays RETRYABLE'
 );
@@ -29,7 +36,7 @@ SELECT payment_outbox_proof.ok(
     (
         SELECT c.state = 'FAILED' AND c.attempt_no = 4
         FROM payment_outbox.claim_outbox_batch('worker-a', 1) AS b,
-            payment_outbox.complete_outbox_attempt(b.outbox_id, b.attempt_no, 'RETRYABLE') AS c
+            payment_outbox.complete_outbox_attempt(b.outbox_id, b.attempt_no, 'RETRYABLE', p_worker_id => 'worker-a') AS c
     ),
     'at attempt 4 of 4, RETRYABLE becomes FAILED'
 );

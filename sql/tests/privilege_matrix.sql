@@ -35,7 +35,8 @@ SELECT
     acl.privilege_type AS privilege
 FROM acl
 WHERE acl.grantee = 0 OR acl.grantee::regrole::text IN (
-    'outbox_ingest', 'outbox_executor', 'outbox_repair', 'outbox_readonly', 'outbox_auditor'
+    'outbox_ingest', 'outbox_executor', 'outbox_repair', 'outbox_readonly', 'outbox_auditor',
+    'outbox_operator'
 );
 
 SELECT payment_outbox_proof.is(
@@ -84,7 +85,9 @@ SELECT payment_outbox_proof.is(
         SELECT string_agg(r.rolname, ', ' ORDER BY r.rolname)
         FROM pg_catalog.pg_roles AS r
         WHERE
-            r.rolname IN ('outbox_ingest', 'outbox_executor', 'outbox_repair', 'outbox_readonly', 'outbox_auditor')
+            r.rolname IN (
+                'outbox_ingest', 'outbox_executor', 'outbox_repair', 'outbox_readonly', 'outbox_auditor', 'outbox_operator'
+            )
             AND (r.rolcanlogin OR r.rolsuper OR r.rolcreaterole OR r.rolcreatedb OR r.rolbypassrls)
     ),
     NULL, 'runtime roles are NOLOGIN with no special attributes'
@@ -95,7 +98,10 @@ SELECT
         format($q$SET LOCAL ROLE %I; SELECT payload FROM payment_outbox.payment_outbox_pending$q$, r.rolname),
         '42501', format('%s cannot read pending rows directly', r.rolname)
     )
-FROM (VALUES ('outbox_ingest'), ('outbox_executor'), ('outbox_repair'), ('outbox_readonly'), ('outbox_auditor'))
+FROM (
+    VALUES ('outbox_ingest'), ('outbox_executor'), ('outbox_repair'), ('outbox_readonly'), ('outbox_auditor'),
+    ('outbox_operator')
+)
     AS r (rolname);
 SELECT payment_outbox_proof.throws_ok(
     $q$SET LOCAL ROLE outbox_readonly; SELECT * FROM payment_outbox.participant_outbox_sequences$q$,
@@ -111,4 +117,20 @@ SELECT payment_outbox_proof.ok(
         AND attname = 'payload'
     ),
     'the views readable by outbox_readonly carry no payload'
+);
+
+-- Runtime roles belong to the whole cluster: a login granted one reaches every database that has
+-- the package and lets it connect. The package grants them nothing on any database; CONNECT is
+-- the DBA's to grant, per database, to the logins meant for it (README, Roles).
+SELECT payment_outbox_proof.is(
+    (
+        SELECT string_agg(format('%s %s ON DATABASE %s', x.privilege_type, x.grantee::regrole, d.datname), '; ')
+        FROM pg_catalog.pg_database AS d
+        CROSS JOIN LATERAL aclexplode(d.datacl) AS x
+        WHERE x.grantee <> 0 AND x.grantee::regrole::text IN (
+            'outbox_ingest', 'outbox_executor', 'outbox_repair', 'outbox_readonly', 'outbox_auditor',
+            'outbox_operator'
+        )
+    ),
+    NULL, 'no runtime role holds a privilege on any database of the cluster'
 );

@@ -84,8 +84,10 @@ def control_wait(url: str, monitor: psycopg.Connection, proof: ProofRecord) -> N
             open_sessions(url, "outbox_executor", ["claim-race/control-second"]) as (second,):
         (item,) = claim(first.conn, first.name, 10)
         first.conn.commit()
-        complete(first.conn, item.outbox_id, item.attempt_no, "DISPATCHED")  # its transaction stays open
-        completion = Together([second], lambda s: complete(s.conn, item.outbox_id, item.attempt_no, "DISPATCHED"))
+        complete(first.conn, item.outbox_id, item.attempt_no, "DISPATCHED", first.name)  # its transaction stays open
+        # The same worker again on a second connection, as a worker retrying after a lost connection.
+        completion = Together([second], lambda s: complete(s.conn, item.outbox_id, item.attempt_no, "DISPATCHED",
+                                                            first.name))
         completion.start()
         seen = wait_until_blocked(monitor, [second.pid], first.pid)
         first.conn.commit()

@@ -143,7 +143,7 @@ class Storm:
                     for item in batch:
                         try:  # a savepoint each, so one refused completion does not undo the batch
                             with session.conn.transaction():
-                                complete(session.conn, item.outbox_id, item.attempt_no, "DISPATCHED")
+                                complete(session.conn, item.outbox_id, item.attempt_no, "DISPATCHED", session.name)
                         except psycopg.Error as exc:
                             with self.lock:
                                 self.completion_errors.append(

@@ -50,7 +50,9 @@ def test_one_completion_per_claimed_attempt(clean_database: Database, proof: Pro
     asked = {name: ("DISPATCHED", "FAILED")[n % 2] for n, name in enumerate(names)}
     with open_sessions(url, "outbox_executor", names) as sessions:
         started = time.perf_counter()
-        outcomes = run_together(sessions, lambda s: complete(s.conn, outbox_id, claimed.attempt_no, asked[s.name]))
+        # Every session presents the claim's worker id: one worker's completion sent N times at once.
+        outcomes = run_together(sessions, lambda s: complete(s.conn, outbox_id, claimed.attempt_no, asked[s.name],
+                                                             "api-worker"))
         elapsed = time.perf_counter() - started
 
     winners = [o for o in outcomes if o.ok]

@@ -90,7 +90,7 @@ def test_one_terminal_attempt_per_item_at_the_index(clean_database: Database, pr
                                                      autocommit=False))
         monitor = stack.enter_context(role_connection(url, "outbox_readonly", name="terminal-index/monitor"))
 
-        held = complete(holder, outbox_id, claimed.attempt_no, "DISPATCHED")  # transaction stays open
+        held = complete(holder, outbox_id, claimed.attempt_no, "DISPATCHED", "index-worker")  # transaction stays open
         started = time.perf_counter()
         race = Together(writers, write).start()
         blocked = wait_until_blocked(monitor, writer_pids, holder.info.backend_pid)

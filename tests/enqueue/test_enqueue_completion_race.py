@@ -63,7 +63,7 @@ def _pay_out(url: str, instruction_id: str, participant_id: str, key: str) -> st
     with Client.connect(url, Role.EXECUTOR, name="race-worker") as client:
         claimed = client.claim("race-worker", 10)
         assert [row.outbox_id for row in claimed] == [outbox_id], f"claim: have {claimed!r}, want only {outbox_id}"
-        client.complete(outbox_id, claimed[0].attempt_no, "DISPATCHED")
+        client.complete(outbox_id, claimed[0].attempt_no, "DISPATCHED", worker_id="race-worker")
     return str(outbox_id)
 
 

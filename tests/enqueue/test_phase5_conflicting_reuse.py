@@ -93,7 +93,7 @@ def seed_key(url: str, key_state: str) -> str | None:
     if key_state == "dispatched":
         with role_connection(url, "outbox_executor", name="phase5/reuse/dispatch") as conn:
             (claimed,) = claim(conn, "reuse-seeder", 10)
-            complete(conn, claimed.outbox_id, claimed.attempt_no, "DISPATCHED")
+            complete(conn, claimed.outbox_id, claimed.attempt_no, "DISPATCHED", "reuse-seeder")
     return seeded.outbox_id
 
 

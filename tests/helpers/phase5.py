@@ -101,9 +101,11 @@ def enqueue_and_claim(url: str, call: Instruction, worker_id: str, name: str) ->
     return claimed
 
 
-def complete(conn: psycopg.Connection, outbox_id: UUID | str, attempt_no: int, state: str) -> tuple[int, str]:
-    """complete_outbox_attempt on a connection acting as outbox_executor: (attempt_no, state)."""
-    row = Client(conn).complete(outbox_id, attempt_no, state)
+def complete(conn: psycopg.Connection, outbox_id: UUID | str, attempt_no: int, state: str,
+             worker_id: str) -> tuple[int, str]:
+    """complete_outbox_attempt on a connection acting as outbox_executor, as the worker that claimed
+    the attempt: (attempt_no, state)."""
+    row = Client(conn).complete(outbox_id, attempt_no, state, worker_id=worker_id)
     return row.attempt_no, row.state
 
 

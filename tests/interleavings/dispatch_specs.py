@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from runner.harness.interleave import (
     Invariant,
     PermutationResult,
@@ -17,11 +19,14 @@ LEDGER = ("SELECT attempt_no, state::text, worker_id FROM payment_outbox.payment
 ALL_LEDGER = ("SELECT outbox_id::text, attempt_no, state::text, worker_id FROM payment_outbox.payment_outbox_attempts "
               "ORDER BY outbox_id, attempt_no")
 METRICS = "SELECT queue_depth, in_flight FROM payment_outbox.payment_outbox_queue_metrics"
+TERMINAL_STATES = ("DISPATCHED", "FAILED")
 REPAIR = "SELECT outbox_id::text, attempt_no, new_state FROM payment_outbox.repair_zombie_attempts(60)"
 
 
 def _complete(state: str) -> str:
-    return f"SELECT attempt_no, state::text FROM payment_outbox.complete_outbox_attempt('{ITEM_ID}', 1, '{state}')"
+    """The seeded claim's own worker completing it."""
+    return (f"SELECT attempt_no, state::text FROM payment_outbox.complete_outbox_attempt('{ITEM_ID}', 1, '{state}', "
+            f"p_worker_id => 'worker-gone')")
 
 
 def _transaction(name: str, role: str, action: str, sql: str) -> Session:
@@ -108,6 +113,41 @@ def check_repair_vs_repair(result: PermutationResult, probe: Probe) -> list[Inva
     return checks
 
 
+STALE_WORKER = "w1"  # held the seeded claim, then went silent
+CURRENT_WORKER = "w2"
+
+
+def _complete_as(attempt_no: int, state: str, worker: str) -> str:
+    return (f"SELECT attempt_no, state::text FROM payment_outbox.complete_outbox_attempt("
+            f"'{ITEM_ID}', {attempt_no}, '{state}', p_worker_id => '{worker}')")
+
+
+def _numbers_named(message: str | None) -> set[str]:
+    return set(re.findall(r"\d+", (message or "").replace(ITEM_ID, "")))
+
+
+def check_stale_worker(result: PermutationResult, probe: Probe) -> list[Invariant]:
+    """w1's claim (attempt 1) is repaired (attempt 2) and w2 claims the item (attempt 3): whatever
+    the order, w1 can complete only its own claim while it is current, never w2's."""
+    outcomes = {step: result.outcome(step) for step in result.steps}
+    checks = [Invariant("no error but a stale completion (PO002)", want={},
+                        have=_errors(result, list(result.steps), {"PO002"}))]
+    borrowed = outcomes["s3_complete_borrowed"]
+    checks.append(Invariant("w1 presenting attempt 3 is always refused", want="PO002",
+                            have=borrowed.sqlstate if borrowed is not None else None))
+    checks.append(Invariant("no refusal names an attempt number but the one presented",
+                            want={"s3_complete_late": set(), "s3_complete_borrowed": set(), "s2_complete": set()},
+                            have={"s3_complete_late": _numbers_named(outcomes["s3_complete_late"].message) - {"1"},
+                                  "s3_complete_borrowed": _numbers_named(borrowed.message) - {"3"},
+                                  "s2_complete": _numbers_named(outcomes["s2_complete"].message) - {"3"}}))
+    succeeded = {"s3_complete_late": (2, "DISPATCHED", STALE_WORKER), "s2_complete": (4, "DISPATCHED", CURRENT_WORKER)}
+    want = sorted(row for step, row in succeeded.items() if outcomes[step].ok)
+    terminal = sorted(tuple(r) for r in probe.rows("outbox_auditor", LEDGER, (ITEM_ID,)) if r[1] in TERMINAL_STATES)
+    checks.append(Invariant("the terminal attempts are exactly the accepted completions, each under its own worker",
+                            want=want, have=terminal))
+    return checks
+
+
 # A batch of three claims of one worker, in this order; only ITEM_ID's claim is old enough to repair.
 BATCH_WORKER = "worker-batch"
 BATCH_ITEMS = ("00000000-0000-4000-8000-000000000002", ITEM_ID, "00000000-0000-4000-8000-000000000003")
@@ -174,6 +214,15 @@ SPECS = (
          sessions=(_transaction("s1", "outbox_executor", "complete", _complete("DISPATCHED")),
                    _transaction("s2", "outbox_executor", "complete", _complete("FAILED"))),
          check=check_complete_vs_complete),
+    Spec(name="stale_worker_vs_current_claim", seed=claimed_item("1 hour", worker=STALE_WORKER),
+         sessions=(Session(name="s1", role="outbox_repair", steps=(Step("s1_repair", REPAIR),)),
+                   Session(name="s2", role="outbox_executor", steps=(
+                       Step("s2_claim", _claim(CURRENT_WORKER)),
+                       Step("s2_complete", _complete_as(3, "DISPATCHED", CURRENT_WORKER)))),
+                   Session(name="s3", role="outbox_executor", steps=(
+                       Step("s3_complete_late", _complete_as(1, "DISPATCHED", STALE_WORKER)),
+                       Step("s3_complete_borrowed", _complete_as(3, "FAILED", STALE_WORKER))))),
+         check=check_stale_worker),
     Spec(name="repair_vs_repair", seed=claimed_item("1 hour"),
          sessions=(_transaction("s1", "outbox_repair", "repair", REPAIR),
                    _transaction("s2", "outbox_repair", "repair", REPAIR)),

@@ -134,10 +134,82 @@ THREE_SESSIONS = (
     "s2_enqueue s2_rollback s1_enqueue s3_enqueue s1_commit s3_commit",
 )
 
+def _bulk_session(name: str, calls: tuple[tuple[str, str], ...]) -> Session:
+    """A payment file: one transaction of single calls, (participant, key) each, then COMMIT."""
+    return Session(name=name, role="outbox_ingest", setup=("BEGIN",), steps=(
+        *(Step(f"{name}_enqueue_{key}", enqueue_sql(key, participant)) for participant, key in calls),
+        Step(f"{name}_commit", "COMMIT")))
+
+
+def _failures(result: PermutationResult) -> dict[str, str | None]:
+    return {e.step: e.outcome.sqlstate for e in result.events
+            if e.status == "completed" and e.outcome is not None and not e.outcome.ok}
+
+
+def _check_bulk_and_single(result: PermutationResult, probe: Probe) -> list[Invariant]:
+    """A file of bank-z (k-1, k-2) and a single call of k-2: never a deadlock, one item per key."""
+    checks = [Invariant("no step failed (no deadlock)", want={}, have=_failures(result))]
+    if checks[0].have:
+        return checks
+    file_k2 = result.outcome("s1_enqueue_k-2").rows[0]
+    single_k2 = result.outcome("s2_enqueue_k-2").rows[0]
+    checks.append(Invariant("the file and the single call of k-2 got one item, one sequence id",
+                            want=(str(file_k2[0]), file_k2[1]), have=(str(single_k2[0]), single_k2[1])))
+    checks.append(Invariant("two items in the queue", want=2, have=probe.rows("outbox_readonly", QUEUE_DEPTH)[0][0]))
+    ids = sorted([result.outcome("s1_enqueue_k-1").rows[0][1], file_k2[1]])
+    checks.append(Invariant("bank-z's ids are 1 and 2", want=[1, 2], have=ids))
+    return checks
+
+
+def _first_steps_before_second(result: PermutationResult, first: tuple[str, str], second: tuple[str, str]) -> bool:
+    order = list(result.steps)
+    return max(order.index(step) for step in first) < min(order.index(step) for step in second)
+
+
+def _check_two_files(sessions: tuple[Session, ...],
+                     crossing: bool) -> Callable[[PermutationResult, Probe], list[Invariant]]:
+    calls = {s.name: [step.name for step in s.steps[:-1]] for s in sessions}
+
+    def check(result: PermutationResult, probe: Probe) -> list[Invariant]:
+        failures = _failures(result)
+        deadlocked = crossing and _first_steps_before_second(
+            result, (calls["s1"][0], calls["s2"][0]), (calls["s1"][1], calls["s2"][1]))
+        checks = [Invariant("a deadlock (40P01) exactly when each file holds one participant and wants the other's",
+                            want=1 if deadlocked else 0, have=sum(1 for code in failures.values() if code == "40P01")),
+                  Invariant("no other error", want=[], have=[c for c in failures.values() if c != "40P01"])]
+        aborted = {step.split("_")[0] for step, code in failures.items() if code == "40P01"}
+        committed = [s for s in calls if s not in aborted]
+        checks.append(Invariant("the aborted file wrote nothing, the other committed both items",
+                                want=2 * len(committed), have=probe.rows("outbox_readonly", QUEUE_DEPTH)[0][0]))
+        for session in aborted:  # the client's remedy: retry the whole file
+            for step in calls[session]:
+                sql = next(s.sql for ses in sessions for s in ses.steps if s.name == step)
+                probe.rows("outbox_ingest", sql)
+        checks.append(Invariant("after a retry of the aborted file, four items", want=4,
+                                have=probe.rows("outbox_readonly", QUEUE_DEPTH)[0][0]))
+        return checks
+
+    return check
+
+
+def _two_files(name: str, first: tuple[tuple[str, str], ...], second: tuple[tuple[str, str], ...],
+               crossing: bool) -> Spec:
+    sessions = (_bulk_session("s1", first), _bulk_session("s2", second))
+    return Spec(name=name, sessions=sessions, check=_check_two_files(sessions, crossing))
+
+
+BULK_AND_SINGLE = (_bulk_session("s1", (("bank-z", "k-1"), ("bank-z", "k-2"))),
+                   _bulk_session("s2", (("bank-z", "k-2"),)))
+
 SPECS = (
     _same_key("enqueue_same_key_first_commits", "COMMIT"),
     _same_key("enqueue_same_key_first_aborts", "ROLLBACK"),
     _participant("enqueue_participant_commits", ("COMMIT", "COMMIT")),
     _participant("enqueue_participant_first_aborts", ("ROLLBACK", "COMMIT")),
     _participant("enqueue_participant_three_sessions", ("COMMIT", "ROLLBACK", "COMMIT"), THREE_SESSIONS),
+    Spec(name="enqueue_file_vs_single_call_same_key", sessions=BULK_AND_SINGLE, check=_check_bulk_and_single),
+    _two_files("enqueue_files_crossing_participants", (("bank-y", "a-1"), ("bank-z", "a-2")),
+               (("bank-z", "b-1"), ("bank-y", "b-2")), crossing=True),
+    _two_files("enqueue_files_sorted_by_participant", (("bank-y", "a-1"), ("bank-z", "a-2")),
+               (("bank-y", "b-1"), ("bank-z", "b-2")), crossing=False),
 )

@@ -129,6 +129,9 @@ PLANTS = {
         [allocator(2), register("k1", 1), pending(1, 1, "k1", attempt_count=2),
          *attempts(1, 1, "k1", *DISPATCHED_TWICE)],
         "a dispatched item still in pending"),
+    "key_without_item": Plant(
+        [register("k1", 1)],
+        "a registered key whose item has neither a pending nor a ledger row"),
     "item_lost": Plant(
         [allocator(2), register("k1", 1), *attempts(1, 1, "k1", (1, "DISPATCHING"))],
         "a claimed item that is neither pending nor terminal"),
@@ -157,8 +160,8 @@ def build_healthy_outbox(url: str) -> None:
     with Client.connect(url, Role.EXECUTOR, name="planting-worker") as client:
         claimed = client.claim("w-h", 3)
         assert len(claimed) == 3, f"claim: have {len(claimed)} items, want 3"
-        client.complete(claimed[0].outbox_id, claimed[0].attempt_no, "DISPATCHED")
-        client.complete(claimed[1].outbox_id, claimed[1].attempt_no, "RETRYABLE")
+        client.complete(claimed[0].outbox_id, claimed[0].attempt_no, "DISPATCHED", worker_id="w-h")
+        client.complete(claimed[1].outbox_id, claimed[1].attempt_no, "RETRYABLE", worker_id="w-h")
 
 
 def violations(url: str) -> list[tuple[str, str | None, str | None, str]]:

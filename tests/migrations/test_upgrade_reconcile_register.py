@@ -50,7 +50,8 @@ def test_reconciliation_registers_missing_keys_and_reports_two_items(empty_datab
                                                                       proof: ProofRecord) -> None:
     url = empty_database.url
     created = _upgrade_under_load_without_locks(url)
-    with Worker.connected(url, "worker-1") as worker:  # claims both; key-1's item stays in flight
+    # A worker of the release the database is at: no worker id in its completion.
+    with Worker.connected(url, "worker-1", fenced_by_worker_id=False) as worker:  # claims both; key-1's stays in flight
         for item in worker.claim(10):
             if item.idempotency_key == "key-2":
                 worker.complete(item, RailOutcome("DISPATCHED", rail_reference="rail-2"))

@@ -121,7 +121,8 @@ class UpgradeLoad:
                     return
 
     def _work(self, process: str) -> None:
-        with Worker.connected(self.url, process) as worker:
+        # A worker of the previous release: no worker id in its completions (they had no such argument).
+        with Worker.connected(self.url, process, fenced_by_worker_id=False) as worker:
             while not self.stop.is_set():
                 try:
                     terminal, abandoned = work_recorded(self.history, worker, process, self.rail, 4, abandon=True)

@@ -33,9 +33,10 @@ def enqueue_and_claim(url: str, key: str, worker: str) -> tuple[str, int]:
     return str(outbox_id), claimed[0].attempt_no
 
 
-def complete(url: str, outbox_id: str, attempt_no: int, state: str = "DISPATCHED") -> list[Any]:
-    with Client.connect(url, Role.EXECUTOR, name="completer") as client:
-        completed = client.complete(outbox_id, attempt_no, state)
+def complete(url: str, outbox_id: str, attempt_no: int, worker: str, state: str = "DISPATCHED") -> list[Any]:
+    """As `worker`, the worker that claimed the attempt."""
+    with Client.connect(url, Role.EXECUTOR, name=worker) as client:
+        completed = client.complete(outbox_id, attempt_no, state, worker_id=worker)
     return [completed.attempt_no, completed.state]
 
 
@@ -48,7 +49,7 @@ def test_requeued_zombie_is_fenced_and_a_fresh_claim_completes(clean_database: D
     ledger_after_repair = zombies.ledger(url, item.outbox_id)
 
     def late_completion() -> None:
-        complete(url, item.outbox_id, item.attempt_no)
+        complete(url, item.outbox_id, item.attempt_no, item.worker_id)
     proof.check("the zombie's own completion is refused as stale", want="PO002", have=sqlstate_of(late_completion))
     proof.check("the refused completion wrote nothing", want=ledger_after_repair,
                 have=zombies.ledger(url, item.outbox_id))
@@ -57,7 +58,7 @@ def test_requeued_zombie_is_fenced_and_a_fresh_claim_completes(clean_database: D
         fresh = client.claim("fresh", 10)
     proof.check("a fresh claim gets attempt_no = last + 1", want=[(item.outbox_id, 3)],
                 have=[(str(f.outbox_id), f.attempt_no) for f in fresh])
-    proof.check("the fresh claim completes", want=[4, "DISPATCHED"], have=complete(url, item.outbox_id, 3))
+    proof.check("the fresh claim completes", want=[4, "DISPATCHED"], have=complete(url, item.outbox_id, 3, "fresh"))
     final = zombies.ledger(url, item.outbox_id)
     proof.check("the whole history", want=[(1, "DISPATCHING"), (2, "ZOMBIE_REQUEUE"), (3, "DISPATCHING"),
                                            (4, "DISPATCHED")], have=[(n, s) for n, s, _ in final])
@@ -82,16 +83,16 @@ def test_young_claim_is_untouched_while_an_old_one_is_requeued(clean_database: D
     proof.check("the young claim is still in flight", want=[(young_id, young_attempt, "live-worker")],
                 have=api.stuck(url, 0))
     proof.check("its worker still completes it", want=[young_attempt + 1, "DISPATCHED"],
-                have=complete(url, young_id, young_attempt))
+                have=complete(url, young_id, young_attempt, "live-worker"))
     proof.check("check_invariants() is empty", want=[], have=api.violations(url))
 
 
 def test_terminal_items_are_never_requeued(clean_database: Database, proof: ProofRecord) -> None:
     url = clean_database.url
     done_id, attempt = enqueue_and_claim(url, f"done-{run_id()}", "w1")
-    complete(url, done_id, attempt, "DISPATCHED")
+    complete(url, done_id, attempt, "w1", "DISPATCHED")
     failed_id, attempt = enqueue_and_claim(url, f"failed-{run_id()}", "w2")
-    complete(url, failed_id, attempt, "FAILED")
+    complete(url, failed_id, attempt, "w2", "FAILED")
     before = {oid: zombies.ledger(url, oid) for oid in (done_id, failed_id)}
     repaired = zombies.run_repair(url, threshold="0")  # every claim, however young, would qualify
     proof.check("exit 0", want=0, have=repaired.returncode)
