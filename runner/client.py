@@ -146,7 +146,6 @@ class QueueMetrics:
     due_now: int
     in_flight: int
     oldest_due_age_seconds: Decimal
-    quarantined: int
 
 
 @dataclass(frozen=True)

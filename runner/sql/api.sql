@@ -95,8 +95,7 @@ SELECT
     queue_depth,
     due_now,
     in_flight,
-    oldest_due_age_seconds,
-    quarantined
+    oldest_due_age_seconds
 FROM payment_outbox.payment_outbox_queue_metrics;
 
 -- name: in_flight
