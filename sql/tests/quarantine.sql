@@ -42,10 +42,11 @@ SELECT payment_outbox_proof.is(
 -- Refusals: each raises its SQLSTATE and writes nothing.
 CREATE TEMPORARY TABLE before_refusals ON COMMIT DROP AS
 SELECT payment_outbox_proof.row_counts() AS counts;
-SELECT payment_outbox_proof.throws_ok(
-    format('SELECT * FROM payment_outbox.%s(%L, %L, %L)', f.name, f.outbox_id, f.reason, f.actor),
-    f.sqlstate, format('%s: %s', f.name, f.case_name)
-)
+SELECT
+    payment_outbox_proof.throws_ok(
+        format('SELECT * FROM payment_outbox.%s(%L, %L, %L)', f.name, f.outbox_id, f.reason, f.actor),
+        f.sqlstate, format('%s: %s', f.name, f.case_name)
+    )
 FROM (
     VALUES
     ('release_quarantined', NULL, 'checked', 'alice', 'PO010', 'null id'),
@@ -133,7 +134,7 @@ SELECT payment_outbox_proof.throws_ok(
     ),
     'PO030', 'releasing the failed item: PO030'
 );
-SELECT set_outbox_settings.max_attempt_count FROM payment_outbox.set_outbox_settings(p_max_attempt_count => 20);
+SELECT s.max_attempt_count FROM payment_outbox.set_outbox_settings(p_max_attempt_count => 20) AS s;
 
 RESET ROLE;
 SELECT payment_outbox_proof.is(
