@@ -167,3 +167,27 @@ def test_only_the_operator_may_decide(maximum_two: Database, proof: ProofRecord)
         proof.check(f"{role} cannot release", want="42501", have=sqlstate_of(release))
     with Client.connect(url, Role.READONLY, name="monitor") as client:
         proof.check("outbox_readonly may list", want=[item], have=[str(q.outbox_id) for q in client.quarantined()])
+
+
+@pytest.mark.parametrize("level", ["REPEATABLE READ", "SERIALIZABLE"])
+def test_a_decision_in_an_old_snapshot_fails_with_40001(maximum_two: Database, proof: ProofRecord,
+                                                        level: str) -> None:
+    """Another operator releases the item after this transaction's snapshot: failing it there is
+    40001 and writes nothing (at READ COMMITTED it would be PO030, after the row lock)."""
+    url = maximum_two.url
+    (item,) = enqueue(url, "q-snapshot")
+    with Client.connect(url, Role.EXECUTOR, name="w-q") as client:
+        (claim,) = client.claim("w-q", 1)
+        client.complete(item, claim.attempt_no, "RETRYABLE", worker_id="w-q")
+    with Client.connect(url, Role.OPERATOR, name=f"snapshot-{level}", autocommit=False) as late:
+        late.conn.execute(f"SET TRANSACTION ISOLATION LEVEL {level}")
+        late.conn.execute("SELECT 1")
+        with Client.connect(url, Role.OPERATOR, name="first") as first:
+            first.release_quarantined(item, reason="rail has no payment", actor="alice")
+
+        def fail() -> None:
+            late.fail_quarantined(item, reason="rail rejected it", actor="bob")
+        proof.check(f"{level}: failing an item released since the snapshot", want="40001", have=sqlstate_of(fail))
+        late.conn.rollback()
+    proof.check("the ledger holds the release only", want=["DISPATCHING", "QUARANTINED", "RELEASED"],
+                have=[r.state for r in api.ledger_rows(url, item)])
