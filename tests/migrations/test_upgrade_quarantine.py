@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import psycopg
 import pytest
 
 from runner import migrate, releases
@@ -29,42 +28,35 @@ pytestmark = pytest.mark.proof
 PAYLOAD = '{"amount": "5.00", "currency": "EUR"}'
 LEDGER = ("SELECT outbox_id::text, attempt_no, state::text, worker_id, error_code, claimed_at, completed_at "
           "FROM payment_outbox.payment_outbox_attempts ORDER BY outbox_id, attempt_no")
-PENDING = ("SELECT idempotency_key, attempt_no, attempt_count, next_attempt_at "
-           "FROM payment_outbox.payment_outbox_pending ORDER BY idempotency_key")
+QUEUE = "SELECT queue_depth, in_flight FROM payment_outbox.payment_outbox_queue_metrics"
 
 
-def _as(conn: psycopg.Connection, role: str, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    conn.execute(f"SET ROLE {role}")
-    try:
-        return conn.execute(sql, params).fetchall()
-    finally:
-        conn.execute("RESET ROLE")
+def _call(url: str, role: Role, sql: str, params: tuple[Any, ...] = (), *, maximum: int | None = None
+          ) -> list[tuple[Any, ...]]:
+    """One statement as a runtime role; with `maximum`, release 0009's session setting for it."""
+    with Client.connect(url, role, name=f"old-{role.value}") as client:
+        if maximum is not None:
+            client.conn.execute("SELECT set_config('payment_outbox.max_attempt_count', %s, false)", (str(maximum),))
+        return client.conn.execute(sql, params).fetchall()
 
 
 def _seed_with_release_0009(url: str) -> dict[str, str]:
     """Through release 0009's functions, as its runtime roles, with its session setting for the maximum."""
-    with psycopg.connect(url, autocommit=True) as conn:
-        ids = {key: str(_as(conn, "outbox_ingest", "SELECT outbox_id FROM payment_outbox.enqueue_payment_outbox("
-                            "'up-q', 'bank-q', %s, 'sepa', %s)", (key, PAYLOAD))[0][0])
-               for key in ("k-failed", "k-zombie", "k-retry")}
-        claimed = dict(_as(conn, "outbox_executor", "SELECT outbox_id::text, attempt_no "
-                           "FROM payment_outbox.claim_outbox_batch('w-old', 10)"))
-        assert set(claimed) == set(ids.values()), f"claim: have {claimed}, want {ids}"
-        conn.execute("SET payment_outbox.max_attempt_count = 2")
-        failed = _as(conn, "outbox_executor", "SELECT state::text FROM payment_outbox.complete_outbox_attempt("
-                     "%s, 1, 'RETRYABLE', 'TIMEOUT', NULL, NULL)", (ids["k-failed"],))
-        assert failed == [("FAILED",)], f"release 0009 at the maximum: have {failed}, want FAILED"
-        conn.execute("RESET payment_outbox.max_attempt_count")
-        retried = _as(conn, "outbox_executor", "SELECT state::text FROM payment_outbox.complete_outbox_attempt("
-                      "%s, 1, 'RETRYABLE', 'TIMEOUT', NULL, NULL)", (ids["k-retry"],))
-        assert retried == [("RETRYABLE",)], f"release 0009 below the maximum: have {retried}, want RETRYABLE"
-        conn.execute("SET payment_outbox.max_attempt_count = 2")
-        repaired = _as(conn, "outbox_repair", "SELECT outbox_id::text, new_state "
-                       "FROM payment_outbox.repair_zombie_attempts(0)")
-        assert repaired == [(ids["k-zombie"], "FAILED")], f"release 0009's repair: have {repaired}"
-        conn.execute("RESET payment_outbox.max_attempt_count")
-        ids["k-live"] = str(_as(conn, "outbox_ingest", "SELECT outbox_id FROM payment_outbox.enqueue_payment_outbox("
-                                "'up-q', 'bank-q', 'k-live', 'sepa', %s)", (PAYLOAD,))[0][0])
+    enqueue = "SELECT outbox_id::text FROM payment_outbox.enqueue_payment_outbox('up-q', 'bank-q', %s, 'sepa', %s)"
+    complete = ("SELECT state::text FROM payment_outbox.complete_outbox_attempt(%s, 1, 'RETRYABLE', 'TIMEOUT', "
+                "NULL, NULL)")
+    ids = {key: _call(url, Role.INGEST, enqueue, (key, PAYLOAD))[0][0] for key in ("k-failed", "k-zombie", "k-retry")}
+    claimed = dict(_call(url, Role.EXECUTOR, "SELECT outbox_id::text, attempt_no "
+                         "FROM payment_outbox.claim_outbox_batch('w-old', 10)"))
+    assert set(claimed) == set(ids.values()), f"claim: have {claimed}, want {ids}"
+    failed = _call(url, Role.EXECUTOR, complete, (ids["k-failed"],), maximum=2)
+    assert failed == [("FAILED",)], f"release 0009 at the maximum: have {failed}, want FAILED"
+    retried = _call(url, Role.EXECUTOR, complete, (ids["k-retry"],))
+    assert retried == [("RETRYABLE",)], f"release 0009 below the maximum: have {retried}, want RETRYABLE"
+    repaired = _call(url, Role.REPAIR, "SELECT outbox_id::text, new_state "
+                     "FROM payment_outbox.repair_zombie_attempts(0)", maximum=2)
+    assert repaired == [(ids["k-zombie"], "FAILED")], f"release 0009's repair: have {repaired}"
+    ids["k-live"] = _call(url, Role.INGEST, enqueue, ("k-live", PAYLOAD))[0][0]
     return ids
 
 
@@ -73,25 +65,23 @@ def test_the_upgrade_moves_nothing_and_quarantine_works_after_it(
     url = empty_database.url
     migrate_to(url, releases.point("0009").root)
     ids = _seed_with_release_0009(url)
-    with psycopg.connect(url, autocommit=True) as owner:
-        ledger_before = owner.execute(LEDGER).fetchall()
-        pending_before = owner.execute(PENDING).fetchall()
+    ledger_before = _call(url, Role.AUDITOR, LEDGER)
+    queue_before = _call(url, Role.READONLY, QUEUE)
     applied = migrate.migrate(url, say=lambda line: None)
     migrate_to(url)  # nothing left to apply; lets the proof act as outbox_operator, new in tables/0011
     proof.check("the upgrade applies tables/0013", want=True,
                 have="tables/0013_payment_outbox_quarantine.sql" in [f.name for f in applied.files])
 
-    with psycopg.connect(url, autocommit=True) as owner:
-        proof.check("the ledger is unchanged, row for row", want=ledger_before, have=owner.execute(LEDGER).fetchall())
-        proof.check("pending is unchanged", want=pending_before, have=owner.execute(PENDING).fetchall())
-        proof.check("no pending item is quarantined, every budget counts from 0", want=[],
-                    have=owner.execute("SELECT idempotency_key FROM payment_outbox.payment_outbox_pending "
-                                       "WHERE quarantined_at IS NOT NULL OR attempt_base <> 0").fetchall())
-        terminal = owner.execute(
-            "SELECT idempotency_key, state::text FROM payment_outbox.payment_outbox_attempts "
-            "WHERE state IN ('DISPATCHED', 'FAILED') ORDER BY idempotency_key").fetchall()
+    proof.check("the ledger is unchanged, row for row", want=ledger_before, have=_call(url, Role.AUDITOR, LEDGER))
+    proof.check("before: two items in the queue, none in flight", want=[(2, 0)], have=queue_before)
+    proof.check("the queue is unchanged", want=queue_before, have=_call(url, Role.READONLY, QUEUE))
+    terminal = _call(url, Role.AUDITOR, "SELECT idempotency_key, state::text "
+                     "FROM payment_outbox.payment_outbox_attempts "
+                     "WHERE state IN ('DISPATCHED', 'FAILED') ORDER BY idempotency_key")
     proof.check("the items FAILED before the upgrade stay FAILED",
                 want=[("k-failed", "FAILED"), ("k-zombie", "FAILED")], have=terminal)
+    # Empty: no QUARANTINED row without its quarantined pending row and back, no attempt budget
+    # counted from anything but a RELEASED row (none: every attempt_base is 0).
     proof.check("check_invariants() is empty after the upgrade", want=[], have=api.violations(url))
 
     with Client.connect(url, Role.OPERATOR, name="operator") as operator:
