@@ -42,7 +42,8 @@ def _check(calls: dict[str, tuple[Call, ...]]) -> Callable[[PermutationResult, P
             return checks
         returned: dict[Call, set[tuple[str, int]]] = {}
         for step, step_calls in calls.items():
-            rows = result.outcome(step).rows or []  # type: ignore[union-attr]
+            outcome = result.outcome(step)
+            rows = (outcome.rows or []) if outcome is not None else []
             for call, row in zip(step_calls, rows, strict=True):
                 returned.setdefault(call, set()).add((str(row[0]), row[1]))
         checks.append(Invariant("every call of a key got one item and one sequence id",
