@@ -24,6 +24,7 @@ AS $$
 DECLARE
     v_payload_sha256 bytea;
     v_item record;
+    v_allocator_ctid tid;
 BEGIN
     -- One cheap test for the common case; the helpers then name the first bad argument.
     IF num_nulls(
@@ -53,17 +54,20 @@ BEGIN
 
     IF NOT FOUND THEN
         -- A new key: wait for the participant's allocator row and lock it, held to commit, so ids
-        -- follow commit order with no gaps; a new participant's row is created. ON CONFLICT DO
-        -- UPDATE locks the row it finds even though its WHERE updates nothing.
-        INSERT INTO payment_outbox.participant_outbox_sequences AS s (participant_id)
-        VALUES (p_participant_id)
-        ON CONFLICT ON CONSTRAINT participant_outbox_sequences_pkey
-        DO UPDATE SET next_sequence_id = s.next_sequence_id WHERE FALSE;
+        -- follow commit order with no gaps; a new participant's row is created first.
+        SELECT s.ctid INTO v_allocator_ctid
+        FROM payment_outbox.participant_outbox_sequences AS s
+        WHERE s.participant_id = p_participant_id
+        FOR NO KEY UPDATE;
+        IF NOT FOUND THEN
+            v_allocator_ctid := payment_outbox._lock_participant_allocator(p_participant_id);
+        END IF;
 
         -- Creators of one key meet at the register's primary key: the first inserts, the others
-        -- wait for it there and register nothing. Only a key registered here takes the next id
-        -- (this statement's snapshot is newer than the lock above, so it sees the row's last
-        -- version).
+        -- wait for it there and register nothing. Only a key registered here takes the next id,
+        -- from the allocator row found by its address: this statement's snapshot is newer than
+        -- the lock, so the locked version is the one it sees, and the row is not looked up (and
+        -- its versions walked) a second time.
         WITH registered AS (
             INSERT INTO payment_outbox.payment_outbox_idempotency_keys AS k (
                 instruction_id, idempotency_key, outbox_id
@@ -76,7 +80,7 @@ BEGIN
         allocated AS (
             UPDATE payment_outbox.participant_outbox_sequences AS s
             SET next_sequence_id = s.next_sequence_id + 1
-            WHERE s.participant_id = p_participant_id AND EXISTS (SELECT FROM registered)
+            WHERE s.ctid = v_allocator_ctid AND EXISTS (SELECT FROM registered)
             RETURNING s.next_sequence_id - 1 AS sequence_id
         )
 
