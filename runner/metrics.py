@@ -27,6 +27,8 @@ QUEUE_GAUGES = {
                          "(list_stuck_dispatching).",
     "queue_dead_tuples": "Dead row versions in the hot queue (payment_outbox_pending) not yet vacuumed: "
                          "claims walk past them until vacuum removes them.",
+    "paused_rails": "Rails paused now (pause_rail); the view payment_outbox_paused_rails names them.",
+    "paused_due": "Due items of paused rails, not claimed until their rail is resumed (counted in due_now too).",
 }
 # Labelled growth gauges (table_name, partition_name), from the view payment_outbox_relation_sizes.
 RELATION_GAUGES = {
@@ -57,6 +59,8 @@ class QueueGauges:
     oldest_due_age_seconds: float
     stuck_dispatching: int
     queue_dead_tuples: int
+    paused_rails: int
+    paused_due: int
 
 
 @dataclass(frozen=True)
@@ -94,9 +98,10 @@ def read_growth(conn: psycopg.Connection) -> Growth:
 def read_queue_gauges(conn: psycopg.Connection, threshold_seconds: int) -> QueueGauges:
     """One consistent read of the queue gauges; needs outbox_readonly or outbox_repair."""
     row = db.first_row(conn.execute(db.named_sql("queue_gauges"), {"threshold_seconds": threshold_seconds}))
-    depth, due, in_flight, oldest, stuck, dead = row
+    depth, due, in_flight, oldest, stuck, dead, paused_rails, paused_due = row
     return QueueGauges(queue_depth=depth, due_now=due, in_flight=in_flight, oldest_due_age_seconds=float(oldest),
-                       stuck_dispatching=stuck, queue_dead_tuples=int(dead))
+                       stuck_dispatching=stuck, queue_dead_tuples=int(dead), paused_rails=paused_rails,
+                       paused_due=paused_due)
 
 
 class RepairMetrics:

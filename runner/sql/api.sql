@@ -95,7 +95,9 @@ SELECT
     queue_depth,
     due_now,
     in_flight,
-    oldest_due_age_seconds
+    oldest_due_age_seconds,
+    paused_rails,
+    paused_due
 FROM payment_outbox.payment_outbox_queue_metrics;
 
 -- name: in_flight
@@ -219,3 +221,49 @@ SELECT
     detected_at
 FROM payment_outbox.payment_outbox_key_conflicts
 ORDER BY instruction_id, idempotency_key, registered, outbox_id;
+
+-- name: pause_rail
+-- Pauses a rail (outbox_operator): claims take none of its items until it is resumed.
+SELECT
+    rail_type,
+    paused,
+    was_paused,
+    items_changed
+FROM payment_outbox.pause_rail(%(rail_type)s, %(reason)s, %(actor)s);
+
+-- name: resume_rail
+-- Resumes a rail (outbox_operator): its items are claimable again, in their due order.
+SELECT
+    rail_type,
+    paused,
+    was_paused,
+    items_changed
+FROM payment_outbox.resume_rail(%(rail_type)s, %(actor)s);
+
+-- name: paused_rails
+-- The rails paused now, with reason, actor, since when and their waiting and due items.
+SELECT
+    rail_type,
+    reason,
+    actor,
+    changed_by,
+    paused_since,
+    waiting_items,
+    due_items
+FROM payment_outbox.payment_outbox_paused_rails
+ORDER BY rail_type;
+
+-- name: rail_history
+-- Every pause and resume, oldest first (outbox_operator, outbox_auditor).
+SELECT
+    history_id,
+    rail_type,
+    action,
+    was_paused,
+    reason,
+    actor,
+    items_changed,
+    changed_at,
+    changed_by
+FROM payment_outbox.payment_outbox_rail_history
+ORDER BY history_id;

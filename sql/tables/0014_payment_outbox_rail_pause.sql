@@ -158,5 +158,5 @@ COMMENT ON TRIGGER payment_outbox_rail_history_append_only ON payment_outbox.pay
 
 REVOKE ALL ON payment_outbox.payment_outbox_rails FROM PUBLIC;
 REVOKE ALL ON payment_outbox.payment_outbox_rail_history FROM PUBLIC;
-GRANT SELECT ON payment_outbox.payment_outbox_rails TO outbox_operator, outbox_auditor, outbox_readonly;
+GRANT SELECT ON payment_outbox.payment_outbox_rails TO outbox_operator, outbox_auditor;
 GRANT SELECT ON payment_outbox.payment_outbox_rail_history TO outbox_operator, outbox_auditor;

@@ -52,4 +52,6 @@ INSERT INTO declared_privileges VALUES
 ('outbox_operator', 'table payment_outbox_rail_history', 'SELECT'),
 ('outbox_auditor', 'table payment_outbox_rails', 'SELECT'),
 ('outbox_auditor', 'table payment_outbox_rail_history', 'SELECT'),
-('outbox_readonly', 'table payment_outbox_rails', 'SELECT');
+('outbox_readonly', 'view payment_outbox_paused_rails', 'SELECT'),
+('outbox_repair', 'view payment_outbox_paused_rails', 'SELECT'),
+('outbox_operator', 'view payment_outbox_paused_rails', 'SELECT');
