@@ -239,7 +239,7 @@ class RailHistoryRow:
 
     history_id: int
     rail_type: str
-    action: str
+    request: str
     was_paused: bool
     reason: str | None
     actor: str

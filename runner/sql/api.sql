@@ -258,7 +258,7 @@ ORDER BY rail_type;
 SELECT
     history_id,
     rail_type,
-    action,
+    request,
     was_paused,
     reason,
     actor,

@@ -33,7 +33,7 @@ BEGIN
     GET DIAGNOSTICS v_items = ROW_COUNT;
 
     INSERT INTO payment_outbox.payment_outbox_rail_history (
-        rail_type, action, was_paused, reason, actor, items_changed
+        rail_type, request, was_paused, reason, actor, items_changed
     )
     VALUES (p_rail_type, 'RESUME', v_was_paused, NULL, p_actor, v_items);
 

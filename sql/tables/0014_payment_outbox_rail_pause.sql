@@ -8,6 +8,10 @@
 -- pending in ACCESS EXCLUSIVE first, the mode ADD COLUMN takes anyway: the run never upgrades a
 -- weaker lock. The column has a constant default, so adding it rewrites nothing; the new claim
 -- index is built while the lock is held, over the items not yet terminal only (the hot queue).
+-- outbox migrate runs every statement under its own lock_timeout and retries the run (a SET here
+-- would override it); a statement_timeout would only abort the index build, which must finish or
+-- roll back whole.
+-- squawk-ignore require-lock-timeout, require-statement-timeout
 LOCK TABLE payment_outbox.payment_outbox_pending IN ACCESS EXCLUSIVE MODE;
 
 ALTER TABLE payment_outbox.payment_outbox_pending
@@ -31,7 +35,7 @@ CREATE TABLE payment_outbox.payment_outbox_rails (
 CREATE TABLE payment_outbox.payment_outbox_rail_history (
     history_id bigint GENERATED ALWAYS AS IDENTITY,
     rail_type text NOT NULL,
-    action text NOT NULL,
+    request text NOT NULL,
     was_paused boolean NOT NULL,
     reason text,
     actor text NOT NULL,
@@ -39,7 +43,7 @@ CREATE TABLE payment_outbox.payment_outbox_rail_history (
     changed_at timestamptz NOT NULL DEFAULT now(),
     changed_by text NOT NULL DEFAULT session_user,
     CONSTRAINT payment_outbox_rail_history_pkey PRIMARY KEY (history_id),
-    CONSTRAINT payment_outbox_rail_history_action_known_check CHECK (action IN ('PAUSE', 'RESUME')),
+    CONSTRAINT payment_outbox_rail_history_request_known_check CHECK (request IN ('PAUSE', 'RESUME')),
     CONSTRAINT payment_outbox_rail_history_items_changed_non_negative_check CHECK (items_changed >= 0)
 );
 
@@ -85,7 +89,7 @@ REVOKE ALL ON FUNCTION payment_outbox._flag_paused_rail_item() FROM PUBLIC;
 -- A claim sets attempt_no (not NULL): the WHEN clause keeps the trigger off the claim path.
 CREATE TRIGGER payment_outbox_pending_paused_rail
 BEFORE INSERT OR UPDATE OF attempt_no ON payment_outbox.payment_outbox_pending
-FOR EACH ROW WHEN (NEW.attempt_no IS NULL)
+FOR EACH ROW WHEN (new.attempt_no IS NULL)
 EXECUTE FUNCTION payment_outbox._flag_paused_rail_item();
 
 -- The claim path: due, unclaimed, not paused. Replaces payment_outbox_pending_next_attempt_at_due_idx,
@@ -95,6 +99,8 @@ CREATE INDEX payment_outbox_pending_next_attempt_at_claimable_idx
 ON payment_outbox.payment_outbox_pending (next_attempt_at)
 WHERE attempt_no IS NULL AND NOT paused;
 
+-- The table is held in ACCESS EXCLUSIVE already (above): dropping the index waits for nothing more.
+-- squawk-ignore require-concurrent-index-deletion
 DROP INDEX payment_outbox.payment_outbox_pending_next_attempt_at_due_idx;
 
 -- Paused rows by rail: resume finds them here, a claim looks up only the rails not paused (a
@@ -134,7 +140,7 @@ COMMENT ON COLUMN payment_outbox.payment_outbox_rail_history.history_id IS
 'Position of the call in the history.';
 COMMENT ON COLUMN payment_outbox.payment_outbox_rail_history.rail_type IS
 'The rail paused or resumed.';
-COMMENT ON COLUMN payment_outbox.payment_outbox_rail_history.action IS
+COMMENT ON COLUMN payment_outbox.payment_outbox_rail_history.request IS
 'PAUSE or RESUME.';
 COMMENT ON COLUMN payment_outbox.payment_outbox_rail_history.was_paused IS
 'Whether the rail was paused before the call: a PAUSE of a paused rail or a RESUME of a running '

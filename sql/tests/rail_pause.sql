@@ -34,8 +34,11 @@ SELECT payment_outbox_proof.ok(
 RESET ROLE;
 SELECT payment_outbox_proof.is(
     (
-        SELECT string_agg(format('%s %s %s %s %s', action, rail_type, was_paused, actor, items_changed), '; '
-                          ORDER BY history_id)
+        SELECT
+            string_agg(
+                format('%s %s %s %s %s', request, rail_type, was_paused, actor, items_changed), '; '
+                ORDER BY history_id
+            )
         FROM payment_outbox.payment_outbox_rail_history
     ),
     'PAUSE slow f alice 2; PAUSE slow t bob 0; PAUSE busy f alice 0; RESUME never f carol 0',
@@ -49,11 +52,17 @@ SELECT payment_outbox_proof.ok(
     'the history names the login and the time of each call'
 );
 SELECT payment_outbox_proof.is(
-    (SELECT reason FROM payment_outbox.payment_outbox_rails WHERE rail_type = 'slow'), 'still down',
+    (
+        SELECT reason FROM payment_outbox.payment_outbox_rails
+        WHERE rail_type = 'slow'
+    ), 'still down',
     'the rail row holds the latest reason'
 );
 SELECT payment_outbox_proof.is(
-    (SELECT string_agg(idempotency_key, ',' ORDER BY idempotency_key) FROM payment_outbox.payment_outbox_pending WHERE paused),
+    (
+        SELECT string_agg(idempotency_key, ',' ORDER BY idempotency_key) FROM payment_outbox.payment_outbox_pending
+        WHERE paused
+    ),
     'pause-k1,pause-k2', 'the paused rail''s items not in flight are flagged; the in-flight item is not'
 );
 
@@ -71,9 +80,13 @@ SELECT payment_outbox_proof.is(
     'RETRYABLE', 'the item in flight on the paused rail completes as usual'
 );
 RESET ROLE;
-UPDATE payment_outbox.payment_outbox_pending SET next_attempt_at = now() WHERE rail_type = 'busy';
+UPDATE payment_outbox.payment_outbox_pending SET next_attempt_at = now()
+WHERE rail_type = 'busy';
 SELECT payment_outbox_proof.ok(
-    (SELECT paused FROM payment_outbox.payment_outbox_pending WHERE idempotency_key = 'pause-k4'),
+    (
+        SELECT paused FROM payment_outbox.payment_outbox_pending
+        WHERE idempotency_key = 'pause-k4'
+    ),
     'an item requeued RETRYABLE on a paused rail stays paused'
 );
 SET LOCAL ROLE outbox_executor;
@@ -84,7 +97,8 @@ SELECT payment_outbox_proof.is(
 
 -- An item an enqueue slipped in unflagged while the pause committed is still not claimed.
 RESET ROLE;
-UPDATE payment_outbox.payment_outbox_pending SET paused = FALSE WHERE idempotency_key = 'pause-k1';
+UPDATE payment_outbox.payment_outbox_pending SET paused = FALSE
+WHERE idempotency_key = 'pause-k1';
 SET LOCAL ROLE outbox_executor;
 SELECT payment_outbox_proof.is(
     (SELECT count(*) FROM payment_outbox.claim_outbox_batch('pause-w3', 10)), 0::bigint,
@@ -97,7 +111,7 @@ CREATE TEMPORARY TABLE before_bad ON COMMIT DROP AS
 SELECT
     (SELECT count(*) FROM payment_outbox.payment_outbox_rail_history) AS history_rows,
     (SELECT string_agg(format('%s %s %s', rail_type, paused, reason), ',' ORDER BY rail_type) FROM payment_outbox.payment_outbox_rails)
-    AS rails;
+        AS rails;
 SELECT payment_outbox_proof.throws_ok(format('SELECT payment_outbox.pause_rail(%L, %L, %L)', c.rail, c.reason, c.actor), c.code, c.what)
 FROM (
     VALUES
@@ -123,8 +137,8 @@ SELECT payment_outbox_proof.ok(
         SELECT
             b.history_rows = (SELECT count(*) FROM payment_outbox.payment_outbox_rail_history)
             AND b.rails = (
-                SELECT string_agg(format('%s %s %s', rail_type, paused, reason), ',' ORDER BY rail_type)
-                FROM payment_outbox.payment_outbox_rails
+                SELECT string_agg(format('%s %s %s', r.rail_type, r.paused, r.reason), ',' ORDER BY r.rail_type)
+                FROM payment_outbox.payment_outbox_rails AS r
             )
         FROM before_bad AS b
     ),
@@ -137,7 +151,8 @@ SELECT payment_outbox_proof.ok(
     'resuming the paused rail clears the flag of its flagged item'
 );
 RESET ROLE;
-UPDATE payment_outbox.payment_outbox_pending SET paused = TRUE WHERE idempotency_key = 'pause-k2';
+UPDATE payment_outbox.payment_outbox_pending SET paused = TRUE
+WHERE idempotency_key = 'pause-k2';
 SET LOCAL ROLE outbox_executor;
 SELECT payment_outbox_proof.is(
     (SELECT string_agg(idempotency_key, ',' ORDER BY idempotency_key) FROM payment_outbox.claim_outbox_batch('pause-w4', 10)),
@@ -145,7 +160,10 @@ SELECT payment_outbox_proof.is(
 );
 RESET ROLE;
 SELECT payment_outbox_proof.is(
-    (SELECT count(*) FROM payment_outbox.payment_outbox_pending WHERE paused AND rail_type <> 'busy'), 0::bigint,
+    (
+        SELECT count(*) FROM payment_outbox.payment_outbox_pending
+        WHERE paused AND rail_type <> 'busy'
+    ), 0::bigint,
     'no item of a running rail is left flagged'
 );
 

@@ -18,8 +18,8 @@ SELECT
     (SELECT count(*) FROM paused) AS paused_rails,
     count(*) FILTER (
         WHERE
-            p.attempt_no IS NULL AND p.next_attempt_at <= now()
-            AND p.rail_type IN (SELECT paused.rail_type FROM paused)
+        p.attempt_no IS NULL AND p.next_attempt_at <= now()
+        AND p.rail_type IN (SELECT paused.rail_type FROM paused)
     ) AS paused_due
 FROM payment_outbox.payment_outbox_pending AS p;
 

@@ -124,6 +124,6 @@ def test_outbox_rail_pause_list_resume(clean_database: Database, proof: ProofRec
     proof.check("nothing paused afterwards", want="no rail is paused\n", have=empty.stdout)
     proof.check("a blank reason names PO010", want=True, have="SQLSTATE PO010" in bad.stderr)
     with Client.connect(url, Role.AUDITOR) as client:
-        history = [(h.action, h.actor, h.reason) for h in client.rail_history()]
+        history = [(h.request, h.actor, h.reason) for h in client.rail_history()]
     proof.check("the history holds both calls, not the refused one",
                 want=[("PAUSE", "alice", "bank outage"), ("RESUME", "bob", None)], have=history)
