@@ -14,7 +14,7 @@ import pytest
 from runner.client import Client, Role
 from tests.conftest import Database
 from tests.helpers import zombies
-from tests.helpers.support import ProofRecord
+from tests.helpers.support import ProofRecord, role_connection
 
 pytestmark = pytest.mark.proof
 
@@ -32,15 +32,13 @@ SELECT
 def _enqueue_file(url: str, rail: str, count: int) -> None:
     items = [{"instruction_id": "cost", "participant_id": f"p-{rail}", "idempotency_key": f"{rail}-{n}",
               "rail_type": rail, "payload": {"n": n}} for n in range(count)]
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute("SET ROLE outbox_ingest")
+    with role_connection(url, "outbox_ingest") as conn:
         conn.execute("SELECT count(*) FROM payment_outbox.enqueue_payment_outbox_batch(%s::jsonb)", [json.dumps(items)])
 
 
 def _claim_cost(url: str) -> tuple[list[str], tuple[int, int, int]]:
     """One claim of 10 in a transaction of its own, and the counters it moved."""
-    with psycopg.connect(url) as conn:
-        conn.execute("SET LOCAL ROLE outbox_executor")
+    with role_connection(url, "outbox_executor", autocommit=False) as conn:
         before = conn.execute(COUNTERS).fetchone()
         keys = [r[0] for r in conn.execute("SELECT idempotency_key FROM payment_outbox.claim_outbox_batch('w', 10)")]
         after = conn.execute(COUNTERS).fetchone()
@@ -58,12 +56,16 @@ def test_a_paused_rails_items_cost_a_claim_nothing(clean_database: Database, pro
         change = client.pause_rail("slow", "rail down", "test")
     proof.check("the pause flagged every item of the rail", want=PAUSED_ITEMS, have=change.items_changed)
     # The pause's UPDATE leaves the paused rows' old entries in the claim index until vacuum removes
-    # them (autovacuum on pending starts at 1,000 dead rows, tables/0008): the first claims walk them.
+    # them (autovacuum on pending starts at 1,000 dead rows, tables/0008). The first claim after the
+    # pause reads them all and marks them dead; later claims skip the entries but still read the
+    # leaf pages that hold them, until vacuum: the VACUUM autovacuum would run, not waited for.
     _, just_paused = _claim_cost(url)
+    _, before_vacuum = _claim_cost(url)
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("VACUUM payment_outbox.payment_outbox_pending")
     keys, paused = _claim_cost(url)
-    proof.observe(counters_before_pause=running, counters_just_paused=just_paused, counters_paused=paused)
+    proof.observe(counters_before_pause=running, counters_just_paused=just_paused,
+                  counters_before_vacuum=before_vacuum, counters_paused=paused)
     proof.check("the claim takes the five items of the running rail", want=sorted(f"fast-{n}" for n in range(5)),
                 have=sorted(keys))
     proof.check("claim index entries read: the five claimed, none of the paused rail's", want=5, have=paused[0])
