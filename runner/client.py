@@ -146,8 +146,6 @@ class QueueMetrics:
     due_now: int
     in_flight: int
     oldest_due_age_seconds: Decimal
-    paused_rails: int
-    paused_due: int
 
 
 @dataclass(frozen=True)

@@ -95,9 +95,7 @@ SELECT
     queue_depth,
     due_now,
     in_flight,
-    oldest_due_age_seconds,
-    paused_rails,
-    paused_due
+    oldest_due_age_seconds
 FROM payment_outbox.payment_outbox_queue_metrics;
 
 -- name: in_flight
