@@ -122,7 +122,7 @@ FROM (
     ('fast', 'r', NULL, 'PO010', 'pause: null actor'),
     ('fast', 'r', '', 'PO010', 'pause: empty actor'),
     (repeat('x', 65), 'r', 'a', 'PO015', 'pause: rail over 64 characters'),
-    ('fast', repeat('x', 1025), 'a', 'PO015', 'pause: reason over 1024 characters'),
+    ('fast', repeat('x', 4097), 'a', 'PO015', 'pause: reason over 4096 characters'),
     ('fast', 'r', repeat('x', 256), 'PO015', 'pause: actor over 255 characters')
 ) AS c (rail, reason, actor, code, what);
 SELECT payment_outbox_proof.throws_ok(format('SELECT payment_outbox.resume_rail(%L, %L)', c.rail, c.actor), c.code, c.what)
