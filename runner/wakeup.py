@@ -113,7 +113,9 @@ class Listener:
 
     def _listen(self, conn: psycopg.Connection) -> None:
         while not self.stopping():
-            notified = any(True for _ in conn.notifies(timeout=self.heartbeat_seconds, stop_after=1))
+            notified = False
+            for _ in conn.notifies(timeout=self.heartbeat_seconds, stop_after=1):  # run out: it holds the lock
+                notified = True
             if notified:
                 for _ in conn.notifies(timeout=0):  # debounce: whatever else arrived is this wake-up
                     pass

@@ -165,7 +165,8 @@ def measure(target: BenchDatabase, plan: BenchPlan, results: dict[str, Any], say
                                      lambda: _truncate(target.owner_url)).as_json()
 
     say(f"wake-up: enqueue at {TARGET_CLIENTS} clients, trigger absent / notify off / on, {plan.wakeup_rounds} "
-        f"rounds of {plan.seconds} s; enqueue-to-claim latency, polling and listening, {plan.wakeup_samples} items each")
+        f"rounds of {plan.seconds} s; enqueue-to-claim latency, polling and listening, "
+        f"{plan.wakeup_samples} items each")
     results["wakeup"] = bench_wakeup.run(target.owner_url, TARGET_CLIENTS, plan.seconds, plan.wakeup_rounds,
                                          plan.wakeup_samples, lambda: _truncate(target.owner_url), say)
 
