@@ -8,7 +8,20 @@ import shlex
 import sys
 from pathlib import Path
 
-from runner import cluster, db, lockwait, metrics, migrate, package, releases, repair, show, threshold, worker_process
+from runner import (
+    cluster,
+    db,
+    lockwait,
+    metrics,
+    migrate,
+    package,
+    quarantine,
+    releases,
+    repair,
+    show,
+    threshold,
+    worker_process,
+)
 from runner.bench import run as bench
 from runner.client import Role
 from runner.evidence import bundle as evidence
@@ -50,6 +63,7 @@ def main(argv: list[str] | None = None) -> int:
 
     _add_repair_commands(commands)
     _add_worker_command(commands)
+    _add_quarantine_command(commands)
     show_cmd = commands.add_parser(
         "show", help="an item's history as a timeline: outbox show OUTBOX_ID | INSTRUCTION_ID IDEMPOTENCY_KEY "
                      "(DATABASE_URL)")
@@ -88,6 +102,8 @@ def main(argv: list[str] | None = None) -> int:
             return _worker(args)
         if args.command == "show":
             return _show(args)
+        if args.command == "quarantine":
+            return _quarantine(args)
         if args.command == "lint":
             return lint_plpgsql.main() if args.linter == "plpgsql" else lint_squawk.main()
         if args.command == "bench":
@@ -246,6 +262,37 @@ def _show(args: argparse.Namespace) -> int:
         print(f"outbox show: {exc}", file=sys.stderr)
         return 2
     sys.stdout.write(show.as_json(rows) if args.json else show.timeline(rows))
+    return 0
+
+
+def _add_quarantine_command(commands: argparse._SubParsersAction) -> None:
+    quarantine_cmd = commands.add_parser(
+        "quarantine", help="items QUARANTINED (retries exhausted, or a zombie's unknown outcome): list them, "
+                           "release or fail one, as outbox_operator (DATABASE_URL)")
+    sub = quarantine_cmd.add_subparsers(dest="quarantine_command", required=True)
+    list_cmd = sub.add_parser("list", help="every quarantined item, oldest first, with when and why")
+    list_cmd.add_argument("--json", action="store_true", help="one JSON object per item, one per line")
+    for name, text in (("release", "make the item due again now, same idempotency key, fresh attempt budget"),
+                       ("fail", "record the item FAILED (terminal)")):
+        cmd = sub.add_parser(name, help=text)
+        cmd.add_argument("item", metavar="ID", help="the outbox_id")
+        cmd.add_argument("--reason", required=True, help="why, kept in the ledger (e.g. what the rail said)")
+        cmd.add_argument("--actor", required=True, help="who decides, kept in the ledger")
+
+
+def _quarantine(args: argparse.Namespace) -> int:
+    url = db.database_url()
+    if args.quarantine_command == "list":
+        rows = quarantine.items(url)
+        sys.stdout.write(quarantine.as_json(rows) if args.json else quarantine.table(rows))
+        return 0
+    decide = quarantine.release if args.quarantine_command == "release" else quarantine.fail
+    try:
+        row = decide(url, args.item, reason=args.reason, actor=args.actor)
+    except ValueError as exc:
+        print(f"outbox quarantine: {exc}", file=sys.stderr)
+        return 2
+    sys.stdout.write(quarantine.decision(row))
     return 0
 
 

@@ -193,6 +193,32 @@ class HistoryRow:
     error_code: str | None
     error_message: str | None
     rail_reference: str | None
+    actor: str | None = None  # who made an operator's change (RELEASED, FAILED by fail_quarantined)
+    reason: str | None = None  # the operator's reason, or why the item was QUARANTINED
+
+
+@dataclass(frozen=True)
+class QuarantinedItem:
+    """One item waiting in QUARANTINED for an operator, as list_quarantined returns it."""
+
+    outbox_id: UUID
+    instruction_id: str
+    idempotency_key: str
+    participant_id: str
+    sequence_id: int
+    rail_type: str
+    attempt_count: int
+    quarantined_at: datetime
+    quarantine_reason: str
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The ledger row an operator's release (RELEASED) or fail (FAILED) appended."""
+
+    outbox_id: UUID
+    attempt_no: int
+    state: str
 
 
 @dataclass(frozen=True)
@@ -334,6 +360,19 @@ class Client:
         """item_history(instruction_id, idempotency_key); PO003 when no item holds the key."""
         return self._all(HistoryRow, "item_history_by_key", instruction_id=instruction_id,
                          idempotency_key=idempotency_key)
+
+    def quarantined(self) -> list[QuarantinedItem]:
+        """list_quarantined (outbox_operator, outbox_readonly): oldest quarantine first."""
+        return self._all(QuarantinedItem, "quarantine_list")
+
+    def release_quarantined(self, outbox_id: UUID | str, *, reason: str, actor: str) -> Decision:
+        """release_quarantined (outbox_operator): due again now, fresh attempt budget; PO030 when the
+        item is not quarantined, PO003 when unknown, PO010/PO015 for a bad reason or actor."""
+        return self._one(Decision, "quarantine_release", outbox_id=outbox_id, reason=reason, actor=actor)
+
+    def fail_quarantined(self, outbox_id: UUID | str, *, reason: str, actor: str) -> Decision:
+        """fail_quarantined (outbox_operator): FAILED, terminal; the same refusals as the release."""
+        return self._one(Decision, "quarantine_fail", outbox_id=outbox_id, reason=reason, actor=actor)
 
     def key_conflicts(self) -> list[KeyConflict]:
         """payment_outbox_key_conflicts (outbox_auditor): empty unless an upgrade across

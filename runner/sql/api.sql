@@ -162,7 +162,9 @@ SELECT
     latency_ms,
     error_code,
     error_message,
-    rail_reference
+    rail_reference,
+    actor,
+    reason
 FROM payment_outbox.item_history(%(outbox_id)s::uuid);
 
 -- name: item_history_by_key
@@ -183,7 +185,9 @@ SELECT
     latency_ms,
     error_code,
     error_message,
-    rail_reference
+    rail_reference,
+    actor,
+    reason
 FROM payment_outbox.item_history(%(instruction_id)s::text, %(idempotency_key)s::text);
 
 -- name: enqueue_batch
@@ -226,3 +230,33 @@ SELECT
     detected_at
 FROM payment_outbox.payment_outbox_key_conflicts
 ORDER BY instruction_id, idempotency_key, registered, outbox_id;
+
+-- name: quarantine_list
+-- Every QUARANTINED item, oldest quarantine first (outbox_operator, outbox_readonly).
+SELECT
+    outbox_id,
+    instruction_id,
+    idempotency_key,
+    participant_id,
+    sequence_id,
+    rail_type,
+    attempt_count,
+    quarantined_at,
+    quarantine_reason
+FROM payment_outbox.list_quarantined();
+
+-- name: quarantine_release
+-- Makes a QUARANTINED item due again with a fresh attempt budget, recorded with actor and reason (outbox_operator).
+SELECT
+    outbox_id,
+    attempt_no,
+    state::text AS state
+FROM payment_outbox.release_quarantined(%(outbox_id)s::uuid, %(reason)s::text, %(actor)s::text);
+
+-- name: quarantine_fail
+-- Records a QUARANTINED item FAILED (terminal), with actor and reason (outbox_operator).
+SELECT
+    outbox_id,
+    attempt_no,
+    state::text AS state
+FROM payment_outbox.fail_quarantined(%(outbox_id)s::uuid, %(reason)s::text, %(actor)s::text);

@@ -22,7 +22,7 @@ BEGIN
     IF p_max_attempt_count IS NOT NULL AND p_max_attempt_count NOT BETWEEN 2 AND 1000 THEN
         RAISE EXCEPTION 'max_attempt_count must be a whole number from 2 to 1000, got %', p_max_attempt_count
             USING ERRCODE = 'PO016',
-                  HINT = 'At the maximum a retry or a zombie requeue is recorded FAILED; 20 is the default.';
+                  HINT = 'At the maximum a retry or a zombie requeue is recorded QUARANTINED; 20 is the default.';
     END IF;
 
     -- The row lock orders concurrent changes, so each history row's old value is the value it replaced.
