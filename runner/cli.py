@@ -16,6 +16,7 @@ from runner import (
     migrate,
     package,
     quarantine,
+    rail,
     releases,
     repair,
     show,
@@ -64,6 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     _add_repair_commands(commands)
     _add_worker_command(commands)
     _add_quarantine_command(commands)
+    _add_rail_command(commands)
     show_cmd = commands.add_parser(
         "show", help="an item's history as a timeline: outbox show OUTBOX_ID | INSTRUCTION_ID IDEMPOTENCY_KEY "
                      "(DATABASE_URL)")
@@ -104,6 +106,8 @@ def main(argv: list[str] | None = None) -> int:
             return _show(args)
         if args.command == "quarantine":
             return _quarantine(args)
+        if args.command == "rail":
+            return _rail(args)
         if args.command == "lint":
             return lint_plpgsql.main() if args.linter == "plpgsql" else lint_squawk.main()
         if args.command == "bench":
@@ -250,6 +254,38 @@ def _worker(args: argparse.Namespace) -> int:
                                      metrics_port=args.metrics_port, metrics_addr=args.metrics_addr,
                                      worker_id=args.worker_id, listen=args.listen)
     return worker_process.run(db.database_url(), options)
+
+
+def _add_rail_command(commands: argparse._SubParsersAction) -> None:
+    rail_cmd = commands.add_parser(
+        "rail", help="pause or resume a rail's claims, or list the paused rails (DATABASE_URL); "
+                     "pause and resume act as outbox_operator and are recorded in payment_outbox_rail_history")
+    rail_sub = rail_cmd.add_subparsers(dest="rail_command", required=True)
+    pause_cmd = rail_sub.add_parser("pause", help="claims take none of the rail's items until it is resumed; "
+                                                  "items in flight finish")
+    pause_cmd.add_argument("rail_type", help="the rail, as items carry it in rail_type")
+    pause_cmd.add_argument("--reason", required=True, help="why (kept in the rail history)")
+    pause_cmd.add_argument("--actor", required=True, help="who asks for it: a person or a ticket (kept in the history)")
+    resume_cmd = rail_sub.add_parser("resume", help="the rail's items are claimable again, in their due order")
+    resume_cmd.add_argument("rail_type", help="the rail, as items carry it in rail_type")
+    resume_cmd.add_argument("--actor", required=True, help="who asks for it (kept in the history)")
+    list_cmd = rail_sub.add_parser("list", help="the rails paused now, with reason, actor, waiting and due items")
+    list_cmd.add_argument("--json", action="store_true", help="one JSON object per paused rail, one per line")
+    list_cmd.add_argument("--role", choices=("outbox_readonly", "outbox_repair", "outbox_operator"),
+                          default="outbox_readonly", help="the runtime role to act as")
+
+
+def _rail(args: argparse.Namespace) -> int:
+    url = db.database_url()
+    if args.rail_command == "pause":
+        sys.stdout.write(rail.change_line(rail.pause(url, args.rail_type, args.reason, args.actor), "paused"))
+        return 0
+    if args.rail_command == "resume":
+        sys.stdout.write(rail.change_line(rail.resume(url, args.rail_type, args.actor), "resumed"))
+        return 0
+    rails = rail.paused(url, Role(args.role))
+    sys.stdout.write(rail.as_json(rails) if args.json else rail.table(rails))
+    return 0
 
 
 def _show(args: argparse.Namespace) -> int:

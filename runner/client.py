@@ -234,6 +234,45 @@ class KeyConflict:
     detected_at: datetime
 
 
+@dataclass(frozen=True)
+class RailChange:
+    """What pause_rail or resume_rail did: the rail's state after the call and before it, the
+    items whose paused flag it set or cleared."""
+
+    rail_type: str
+    paused: bool
+    was_paused: bool
+    items_changed: int
+
+
+@dataclass(frozen=True)
+class PausedRail:
+    """A rail paused now, as the view payment_outbox_paused_rails shows it."""
+
+    rail_type: str
+    reason: str
+    actor: str
+    changed_by: str
+    paused_since: datetime
+    waiting_items: int
+    due_items: int
+
+
+@dataclass(frozen=True)
+class RailHistoryRow:
+    """One pause_rail or resume_rail call, from payment_outbox_rail_history."""
+
+    history_id: int
+    rail_type: str
+    request: str
+    was_paused: bool
+    reason: str | None
+    actor: str
+    items_changed: int
+    changed_at: datetime
+    changed_by: str
+
+
 @cache
 def queries() -> dict[str, str]:
     """The named queries of runner/sql/api.sql."""
@@ -378,6 +417,22 @@ class Client:
         """payment_outbox_key_conflicts (outbox_auditor): empty unless an upgrade across
         tables/0006 under load left a key held by two items."""
         return self._all(KeyConflict, "key_conflicts")
+
+    def pause_rail(self, rail_type: str, reason: str, actor: str) -> RailChange:
+        """pause_rail (outbox_operator): idempotent; PO010/PO015 for a bad argument."""
+        return self._one(RailChange, "pause_rail", rail_type=rail_type, reason=reason, actor=actor)
+
+    def resume_rail(self, rail_type: str, actor: str) -> RailChange:
+        """resume_rail (outbox_operator): idempotent; PO010/PO015 for a bad argument."""
+        return self._one(RailChange, "resume_rail", rail_type=rail_type, actor=actor)
+
+    def paused_rails(self) -> list[PausedRail]:
+        """payment_outbox_paused_rails (outbox_readonly, outbox_repair, outbox_operator)."""
+        return self._all(PausedRail, "paused_rails")
+
+    def rail_history(self) -> list[RailHistoryRow]:
+        """payment_outbox_rail_history (outbox_operator, outbox_auditor), oldest first."""
+        return self._all(RailHistoryRow, "rail_history")
 
     def _one(self, row_type: type[Any], name: str, **params: Any) -> Any:
         with self.conn.cursor(row_factory=class_row(row_type)) as cur:

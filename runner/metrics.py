@@ -29,6 +29,8 @@ QUEUE_GAUGES = {
                          "claims walk past them until vacuum removes them.",
     "quarantined": "Items QUARANTINED (retries exhausted, or a zombie at the maximum attempt count) waiting "
                    "for an operator (outbox quarantine list): never claimed until released or failed.",
+    "paused_rails": "Rails paused now (pause_rail); the view payment_outbox_paused_rails names them.",
+    "paused_due": "Due items of paused rails, not claimed until their rail is resumed (counted in due_now too).",
 }
 # Labelled growth gauges (table_name, partition_name), from the view payment_outbox_relation_sizes.
 RELATION_GAUGES = {
@@ -60,6 +62,8 @@ class QueueGauges:
     stuck_dispatching: int
     queue_dead_tuples: int
     quarantined: int
+    paused_rails: int
+    paused_due: int
 
 
 @dataclass(frozen=True)
@@ -97,9 +101,10 @@ def read_growth(conn: psycopg.Connection) -> Growth:
 def read_queue_gauges(conn: psycopg.Connection, threshold_seconds: int) -> QueueGauges:
     """One consistent read of the queue gauges; needs outbox_readonly or outbox_repair."""
     row = db.first_row(conn.execute(db.named_sql("queue_gauges"), {"threshold_seconds": threshold_seconds}))
-    depth, due, in_flight, oldest, stuck, dead, quarantined = row
+    depth, due, in_flight, oldest, stuck, dead, quarantined, paused_rails, paused_due = row
     return QueueGauges(queue_depth=depth, due_now=due, in_flight=in_flight, oldest_due_age_seconds=float(oldest),
-                       stuck_dispatching=stuck, queue_dead_tuples=int(dead), quarantined=quarantined)
+                       stuck_dispatching=stuck, queue_dead_tuples=int(dead), quarantined=quarantined,
+                       paused_rails=paused_rails, paused_due=paused_due)
 
 
 class RepairMetrics:

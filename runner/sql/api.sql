@@ -260,3 +260,49 @@ SELECT
     attempt_no,
     state::text AS state
 FROM payment_outbox.fail_quarantined(%(outbox_id)s::uuid, %(reason)s::text, %(actor)s::text);
+
+-- name: pause_rail
+-- Pauses a rail (outbox_operator): claims take none of its items until it is resumed.
+SELECT
+    rail_type,
+    paused,
+    was_paused,
+    items_changed
+FROM payment_outbox.pause_rail(%(rail_type)s, %(reason)s, %(actor)s);
+
+-- name: resume_rail
+-- Resumes a rail (outbox_operator): its items are claimable again, in their due order.
+SELECT
+    rail_type,
+    paused,
+    was_paused,
+    items_changed
+FROM payment_outbox.resume_rail(%(rail_type)s, %(actor)s);
+
+-- name: paused_rails
+-- The rails paused now, with reason, actor, since when and their waiting and due items.
+SELECT
+    rail_type,
+    reason,
+    actor,
+    changed_by,
+    paused_since,
+    waiting_items,
+    due_items
+FROM payment_outbox.payment_outbox_paused_rails
+ORDER BY rail_type;
+
+-- name: rail_history
+-- Every pause and resume, oldest first (outbox_operator, outbox_auditor).
+SELECT
+    history_id,
+    rail_type,
+    request,
+    was_paused,
+    reason,
+    actor,
+    items_changed,
+    changed_at,
+    changed_by
+FROM payment_outbox.payment_outbox_rail_history
+ORDER BY history_id;

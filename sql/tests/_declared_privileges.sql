@@ -50,4 +50,13 @@ INSERT INTO declared_privileges VALUES
 ('outbox_operator', 'table payment_outbox_settings_history', 'SELECT'),
 ('outbox_auditor', 'table payment_outbox_settings', 'SELECT'),
 ('outbox_auditor', 'table payment_outbox_settings_history', 'SELECT'),
-('outbox_auditor', 'table payment_outbox_key_conflicts', 'SELECT');
+('outbox_auditor', 'table payment_outbox_key_conflicts', 'SELECT'),
+('outbox_operator', 'function pause_rail(text,text,text)', 'EXECUTE'),
+('outbox_operator', 'function resume_rail(text,text)', 'EXECUTE'),
+('outbox_operator', 'table payment_outbox_rails', 'SELECT'),
+('outbox_operator', 'table payment_outbox_rail_history', 'SELECT'),
+('outbox_auditor', 'table payment_outbox_rails', 'SELECT'),
+('outbox_auditor', 'table payment_outbox_rail_history', 'SELECT'),
+('outbox_readonly', 'view payment_outbox_paused_rails', 'SELECT'),
+('outbox_repair', 'view payment_outbox_paused_rails', 'SELECT'),
+('outbox_operator', 'view payment_outbox_paused_rails', 'SELECT');

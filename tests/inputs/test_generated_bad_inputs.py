@@ -44,6 +44,10 @@ FINGERPRINT = """SELECT (SELECT count(*) FROM payment_outbox.payment_outbox_pend
        (SELECT count(*) FROM payment_outbox.payment_outbox_idempotency_keys),
        (SELECT coalesce(sum(next_sequence_id), 0) FROM payment_outbox.participant_outbox_sequences),
        (SELECT count(*) FROM payment_outbox.payment_outbox_settings_history),
+       (SELECT count(*) FROM payment_outbox.payment_outbox_rail_history),
+       (SELECT md5(string_agg(rail_type || paused || coalesce(reason, ''), ',' ORDER BY rail_type))
+        FROM payment_outbox.payment_outbox_rails),
+       (SELECT count(*) FROM payment_outbox.payment_outbox_pending WHERE paused),
        (SELECT md5(string_agg(outbox_id::text || coalesce(attempt_no, 0) || coalesce(worker_id, ''), ','
                               ORDER BY outbox_id)) FROM payment_outbox.payment_outbox_pending)"""
 
@@ -70,6 +74,8 @@ FUNCTIONS = (
     Function("repair", "outbox_repair", "SELECT * FROM payment_outbox.repair_zombie_attempts(%s, %s)"),
     Function("list_stuck_dispatching", "outbox_repair", "SELECT * FROM payment_outbox.list_stuck_dispatching(%s)"),
     Function("set_outbox_settings", "outbox_operator", "SELECT * FROM payment_outbox.set_outbox_settings(%s)"),
+    Function("pause_rail", "outbox_operator", "SELECT * FROM payment_outbox.pause_rail(%s, %s, %s)"),
+    Function("resume_rail", "outbox_operator", "SELECT * FROM payment_outbox.resume_rail(%s, %s)"),
     Function("check_invariants", "outbox_readonly", "SELECT * FROM payment_outbox.check_invariants()"),
     Function("release_quarantined", "outbox_operator",
              "SELECT * FROM payment_outbox.release_quarantined(%s::uuid, %s, %s)"),
@@ -217,6 +223,8 @@ def argument_strategies(function: str, outbox_ids: list[str]) -> list[tuple[st.S
         "repair": [(st.just(0), INTEGERS), (st.integers(1, 5), INTEGERS)],
         "list_stuck_dispatching": [(st.just(0), INTEGERS)],
         "set_outbox_settings": [(st.integers(2, 30), INTEGERS)],
+        "pause_rail": [text("rail_type", "sepa", "swift"), text("reason", "outage"), text("actor", "alice")],
+        "resume_rail": [text("rail_type", "sepa", "swift"), text("actor", "alice")],
         "check_invariants": [],
         "release_quarantined": [(ids, st.one_of(st.uuids().map(str), st.none())), text("reason", "checked"),
                                 text("actor", "alice")],
