@@ -30,7 +30,8 @@ from runner.lint import plpgsql as lint_plpgsql
 from runner.lint import squawk as lint_squawk
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
+    """Every command and option of `outbox` (the deploy/ examples are checked against it)."""
     parser = argparse.ArgumentParser(prog="outbox", description="payment-outbox runner")
     commands = parser.add_subparsers(dest="command", required=True)
 
@@ -85,7 +86,11 @@ def main(argv: list[str] | None = None) -> int:
         "lint", help="plpgsql: plpgsql_check over every plpgsql function (DATABASE_URL optional; needs the "
                      "extension); migrations: squawk over sql/tables/ with the warnings accepted in .squawk.toml")
     lint_cmd.add_argument("linter", choices=("plpgsql", "migrations"))
+    return parser
 
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
     args = parser.parse_args(argv)
     try:
         if args.command == "migrate":
