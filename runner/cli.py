@@ -30,7 +30,8 @@ from runner.lint import plpgsql as lint_plpgsql
 from runner.lint import squawk as lint_squawk
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
+    """Every command and option of `outbox` (the deploy/ examples are checked against it)."""
     parser = argparse.ArgumentParser(prog="outbox", description="payment-outbox runner")
     commands = parser.add_subparsers(dest="command", required=True)
 
@@ -85,7 +86,11 @@ def main(argv: list[str] | None = None) -> int:
         "lint", help="plpgsql: plpgsql_check over every plpgsql function (DATABASE_URL optional; needs the "
                      "extension); migrations: squawk over sql/tables/ with the warnings accepted in .squawk.toml")
     lint_cmd.add_argument("linter", choices=("plpgsql", "migrations"))
+    return parser
 
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
     args = parser.parse_args(argv)
     try:
         if args.command == "migrate":
@@ -237,6 +242,10 @@ def _add_worker_command(commands: argparse._SubParsersAction) -> None:
                             help="worker threads, each with its own connection and worker id")
     worker_cmd.add_argument("--poll-interval-seconds", type=_seconds, default=1.0,
                             help="wait after a claim that found nothing")
+    worker_cmd.add_argument("--listen", action="store_true",
+                            help="also LISTEN for enqueue notifications, which end a wait at once (the operator "
+                                 "setting notify_on_enqueue sends them); polling goes on regardless. Not behind "
+                                 "PgBouncer in transaction pooling")
     worker_cmd.add_argument("--worker-id", default=None,
                             help="prefix of the worker ids (default: host-pid); thread n is <prefix>-<n>")
     worker_cmd.add_argument("--metrics-port", type=_port, default=None,
@@ -248,7 +257,7 @@ def _worker(args: argparse.Namespace) -> int:
     options = worker_process.Options(rail=args.rail, batch_size=args.batch_size, concurrency=args.concurrency,
                                      poll_interval_seconds=args.poll_interval_seconds,
                                      metrics_port=args.metrics_port, metrics_addr=args.metrics_addr,
-                                     worker_id=args.worker_id)
+                                     worker_id=args.worker_id, listen=args.listen)
     return worker_process.run(db.database_url(), options)
 
 

@@ -160,6 +160,7 @@ class LedgerRow:
 @dataclass(frozen=True)
 class Settings:
     max_attempt_count: int
+    notify_on_enqueue: bool
     updated_at: datetime
     updated_by: str
 
@@ -374,9 +375,17 @@ class Client:
         """The ledger rows of one item, or of all (outbox_auditor)."""
         return self._all(LedgerRow, "ledger", outbox_id=outbox_id)
 
-    def set_settings(self, max_attempt_count: int | None = None) -> Settings:
-        """set_outbox_settings (outbox_operator): PO016 when a value is out of its range."""
-        return self._one(Settings, "set_settings", max_attempt_count=max_attempt_count)
+    def set_settings(self, max_attempt_count: int | None = None, *,
+                     notify_on_enqueue: bool | None = None) -> Settings:
+        """set_outbox_settings (outbox_operator): PO016 when a value is out of its range; None
+        leaves a setting as it is."""
+        return self._one(Settings, "set_settings", max_attempt_count=max_attempt_count,
+                         notify_on_enqueue=notify_on_enqueue)
+
+    def wakeup_channel(self) -> str:
+        """wakeup_channel() (outbox_executor): the channel enqueue notifications are sent on."""
+        with self.conn.cursor() as cur:
+            return str(db.first_row(cur.execute(queries()["wakeup_channel"]))[0])
 
     def settings_history(self) -> list[SettingChange]:
         """payment_outbox_settings_history (outbox_operator, outbox_auditor), oldest first."""

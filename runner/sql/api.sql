@@ -123,9 +123,16 @@ ORDER BY outbox_id, attempt_no;
 -- Changes the package's settings (outbox_operator); a null leaves its setting as it is.
 SELECT
     max_attempt_count,
+    notify_on_enqueue,
     updated_at,
     updated_by
-FROM payment_outbox.set_outbox_settings(p_max_attempt_count => %(max_attempt_count)s);
+FROM payment_outbox.set_outbox_settings(
+    p_max_attempt_count => %(max_attempt_count)s, p_notify_on_enqueue => %(notify_on_enqueue)s
+);
+
+-- name: wakeup_channel
+-- The channel a worker LISTENs on for enqueue notifications (outbox_executor).
+SELECT payment_outbox.wakeup_channel() AS channel;
 
 -- name: settings_history
 -- Every change of the package's settings, oldest first (outbox_operator, outbox_auditor).
