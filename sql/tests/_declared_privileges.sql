@@ -45,4 +45,10 @@ INSERT INTO declared_privileges VALUES
 ('outbox_operator', 'table payment_outbox_settings_history', 'SELECT'),
 ('outbox_auditor', 'table payment_outbox_settings', 'SELECT'),
 ('outbox_auditor', 'table payment_outbox_settings_history', 'SELECT'),
-('outbox_auditor', 'table payment_outbox_key_conflicts', 'SELECT');
+('outbox_auditor', 'table payment_outbox_key_conflicts', 'SELECT'),
+('outbox_operator', 'function ensure_attempt_partitions(interval)', 'EXECUTE'),
+('outbox_operator', 'function attempt_partition_retention(interval)', 'EXECUTE'),
+('outbox_operator', 'table payment_outbox_attempt_partitions', 'SELECT'),
+('outbox_auditor', 'table payment_outbox_attempt_partitions', 'SELECT'),
+('outbox_operator', 'table payment_outbox_retired_sequences', 'SELECT'),
+('outbox_auditor', 'table payment_outbox_retired_sequences', 'SELECT');

@@ -135,6 +135,10 @@ PLANTS = {
     "item_lost": Plant(
         [allocator(2), register("k1", 1), *attempts(1, 1, "k1", (1, "DISPATCHING"))],
         "a claimed item that is neither pending nor terminal"),
+    "ledger_partition_missing": Plant(
+        [allocator(2), pending(1, 1, "k1").replace("claimed_at)", "claimed_at, created_at)")
+         .replace("NULL, NULL, NULL)", "NULL, NULL, NULL, now() + interval '10 years')"), register("k1", 1)],
+        "a pending item created in a month the partitioned ledger has no partition for"),
 }
 
 

@@ -20,7 +20,9 @@ def test_every_named_query_is_loaded_with_its_statement() -> None:
     assert sorted(queries) == sorted(["enqueue", "enqueue_batch", "claim", "complete", "complete_batch", "repair",
                                       "list_stuck", "check_invariants", "queue_metrics", "in_flight", "ledger",
                                       "item_history", "item_history_by_key", "key_conflicts", "set_settings",
-                                      "settings_history", "complete_without_worker"])
+                                      "settings_history", "complete_without_worker", "ensure_partitions",
+                                      "retention_plan", "begin_retirement", "retire_partition",
+                                      "attempt_partitions"])
     assert all(text.splitlines()[0].startswith("-- ") and "SELECT" in text for text in queries.values())
 
 
