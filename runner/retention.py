@@ -35,6 +35,7 @@ from runner.process import emit_json
 
 LOCK_KEY = int.from_bytes(hashlib.sha256(b"payment_outbox.retention").digest()[:8], "big", signed=True)
 DEFAULT_AHEAD = "3 months"
+NOT_RETIRABLE = "PO033"
 Emit = Callable[[dict[str, Any]], None]
 
 
@@ -68,7 +69,15 @@ def run(url: str, options: Options, *, emit: Emit = emit_json, policy: lockwait.
                 if verdict.action == "keep":
                     emit(_verdict_line(verdict, dry_run=False))
                     continue
-                retire(conn, verdict.partition_name, options.export_dir, emit, policy)
+                try:
+                    retire(conn, verdict.partition_name, options.export_dir, emit, policy)
+                except psycopg.Error as exc:
+                    if db.sqlstate(exc) != NOT_RETIRABLE:
+                        raise
+                    # An item of it became unfinished after the plan was read (or the state moved):
+                    # the partition stays, and the next run decides again.
+                    emit({"event": "partition_kept", "partition": verdict.partition_name,
+                          "sqlstate": NOT_RETIRABLE, "reason": str(exc).splitlines()[0]})
         finally:
             conn.execute("SELECT pg_advisory_unlock(%s)", (LOCK_KEY,))
     return 0

@@ -216,8 +216,10 @@ BEGIN ATOMIC
         'ledger_partition_missing' AS invariant,
         p.outbox_id,
         p.participant_id,
-        format('created %s, a month no ledger partition holds: run payment_outbox.ensure_attempt_partitions()',
-               p.created_at) AS detail
+        format(
+            'created %s, a month no ledger partition holds: run payment_outbox.ensure_attempt_partitions()',
+            p.created_at
+        ) AS detail
     FROM payment_outbox.payment_outbox_pending AS p
     WHERE
         EXISTS (
