@@ -35,9 +35,7 @@ BEGIN
                   HINT = 'A partition is retired only when every item created in its range is terminal.';
     END IF;
     EXECUTE format(
-        'INSERT INTO payment_outbox.payment_outbox_retired_sequences (partition_name, participant_id, items, max_sequence_id) '
-        'SELECT %L, a.participant_id, count(DISTINCT a.outbox_id), max(a.sequence_id) '
-        'FROM payment_outbox.%I AS a GROUP BY a.participant_id',
+        'INSERT INTO payment_outbox.payment_outbox_retired_sequences (partition_name, participant_id, items, max_sequence_id) SELECT %L, a.participant_id, count(DISTINCT a.outbox_id), max(a.sequence_id) FROM payment_outbox.%I AS a GROUP BY a.participant_id',
         p_partition, p_partition
     );
     EXECUTE format('SELECT count(DISTINCT a.outbox_id), count(*) FROM payment_outbox.%I AS a', p_partition)

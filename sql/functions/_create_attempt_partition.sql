@@ -1,6 +1,6 @@
 -- _create_attempt_partition: one partition of the ledger, named, commented and attached without an ACCESS EXCLUSIVE lock on the ledger.
 CREATE OR REPLACE FUNCTION payment_outbox._create_attempt_partition(
-    p_parent regclass,
+    p_parent text,
     p_name text,
     p_from timestamptz,
     p_to timestamptz
@@ -16,8 +16,7 @@ BEGIN
     -- EXCLUSIVE. The indexes exist before the attach, with the package's names, so the attach
     -- adopts them instead of building its own under generated names.
     EXECUTE format(
-        'CREATE TABLE payment_outbox.%I (LIKE %s INCLUDING DEFAULTS INCLUDING CONSTRAINTS '
-        'INCLUDING COMMENTS INCLUDING STORAGE)',
+        'CREATE TABLE payment_outbox.%I (LIKE payment_outbox.%I INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING COMMENTS INCLUDING STORAGE)',
         p_name, p_parent
     );
     EXECUTE format(
@@ -25,13 +24,11 @@ BEGIN
         p_name, p_name || '_pkey'
     );
     EXECUTE format(
-        'CREATE UNIQUE INDEX %I ON payment_outbox.%I (outbox_id, item_created_at) '
-        'WHERE state IN (''DISPATCHED'', ''FAILED'')',
+        'CREATE UNIQUE INDEX %I ON payment_outbox.%I (outbox_id, item_created_at) WHERE state IN (''DISPATCHED'', ''FAILED'')',
         p_name || '_outbox_id_terminal_key', p_name
     );
     EXECUTE format(
-        'CREATE UNIQUE INDEX %I ON payment_outbox.%I (instruction_id, idempotency_key, item_created_at) '
-        'WHERE state IN (''DISPATCHED'', ''FAILED'')',
+        'CREATE UNIQUE INDEX %I ON payment_outbox.%I (instruction_id, idempotency_key, item_created_at) WHERE state IN (''DISPATCHED'', ''FAILED'')',
         p_name || '_idempotency_terminal_key', p_name
     );
     EXECUTE format(
@@ -46,18 +43,18 @@ BEGIN
         'Partition of payment_outbox_attempts_idempotency_terminal_key.');
     EXECUTE format('REVOKE ALL ON payment_outbox.%I FROM PUBLIC', p_name);
     EXECUTE format(
-        'ALTER TABLE %s ATTACH PARTITION payment_outbox.%I FOR VALUES FROM (%s) TO (%L)',
-        p_parent, p_name, quote_literal(p_from), p_to
+        'ALTER TABLE payment_outbox.%I ATTACH PARTITION payment_outbox.%I FOR VALUES FROM (%L) TO (%L)',
+        p_parent, p_name, p_from, p_to
     );
     INSERT INTO payment_outbox.payment_outbox_attempt_partitions (partition_name, range_from, range_to)
     VALUES (p_name, p_from, p_to);
 END;
 $$;
 
-COMMENT ON FUNCTION payment_outbox._create_attempt_partition(regclass, text, timestamptz, timestamptz) IS
+COMMENT ON FUNCTION payment_outbox._create_attempt_partition(text, text, timestamptz, timestamptz) IS
 'Creates the ledger partition p_name for item_created_at in [p_from, p_to), with the package''s '
 'index names and comments, attaches it to p_parent (SHARE UPDATE EXCLUSIVE on the ledger) and '
 'records it in payment_outbox_attempt_partitions. '
 'Run by the owner only (the conversion, ensure_attempt_partitions()).';
 
-REVOKE ALL ON FUNCTION payment_outbox._create_attempt_partition(regclass, text, timestamptz, timestamptz) FROM PUBLIC;
+REVOKE ALL ON FUNCTION payment_outbox._create_attempt_partition(text, text, timestamptz, timestamptz) FROM PUBLIC;

@@ -44,8 +44,7 @@ BEGIN
     ADD CONSTRAINT payment_outbox_attempts_legacy_pkey PRIMARY KEY USING INDEX payment_outbox_attempts_legacy_pkey;
     REVOKE ALL ON payment_outbox.payment_outbox_attempts_legacy FROM outbox_auditor;
     EXECUTE format(
-        'ALTER TABLE payment_outbox.payment_outbox_attempts ATTACH PARTITION '
-        'payment_outbox.payment_outbox_attempts_legacy FOR VALUES FROM (MINVALUE) TO (%L)',
+        'ALTER TABLE payment_outbox.payment_outbox_attempts ATTACH PARTITION payment_outbox.payment_outbox_attempts_legacy FOR VALUES FROM (MINVALUE) TO (%L)',
         v_until
     );
     ALTER TABLE payment_outbox.payment_outbox_attempts_legacy

@@ -44,7 +44,7 @@ BEGIN
         );
         v_name := 'payment_outbox_attempts_' || to_char(v_month, 'YYYY_MM');
         PERFORM payment_outbox._create_attempt_partition(
-            'payment_outbox.payment_outbox_attempts', v_name, v_month, v_month + interval '1 month'
+            'payment_outbox_attempts', v_name, v_month, v_month + interval '1 month'
         );
         partition_name := v_name;
         range_from := v_month;

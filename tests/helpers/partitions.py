@@ -33,18 +33,18 @@ def month_partition(url: str, year: int, month: int) -> str:
     name = f"payment_outbox_attempts_{year:04d}_{month:02d}"
     start = datetime(year, month, 1).isoformat() + "+00"
     end = (datetime(year + month // 12, month % 12 + 1, 1)).isoformat() + "+00"
-    with psycopg.connect(url, autocommit=True) as owner:
+    with psycopg.connect(url, autocommit=True) as owner:  # setup: CREATE TABLE of a past month's partition
         if owner.execute("SELECT FROM payment_outbox.payment_outbox_attempt_partitions "
                          "WHERE partition_name = %s", (name,)).fetchone() is None:
             owner.execute("SELECT payment_outbox._create_attempt_partition("
-                          "'payment_outbox.payment_outbox_attempts', %s, %s, %s)", (name, start, end))
+                          "'payment_outbox_attempts', %s, %s, %s)", (name, start, end))
     return name
 
 
 def backdated_item(url: str, key: str, at: str, participant: str = "bank-r") -> dict[str, Any]:
     """Enqueues `key` and backdates the item to `at`: it is pending, created then."""
     item = api.enqueue_once(url, f"instr-{key}", participant, key)
-    with psycopg.connect(url) as owner:
+    with psycopg.connect(url) as owner:  # setup: the item's rows as an INSERT in 2020 would have written them
         for statement in BACKDATE_SQL:  # one transaction
             owner.execute(statement, {"at": at, "id": item["outbox_id"]} if "%(" in statement else None)
     return item

@@ -26,12 +26,13 @@ from psycopg import sql
 
 from runner import ledger_conversion, lockwait, migrate, package
 from runner.client import Client, Role
+from runner.db import first_row as db_row
 from runner.harness import history as history_mod
 from tests.conftest import Database, Server
 from tests.faults.test_fault_crash import drain
 from tests.helpers import api, catalog
 from tests.helpers.lock_waits import waiting
-from tests.helpers.support import ProofRecord
+from tests.helpers.support import ProofRecord, role_connection
 from tests.helpers.upgrade import backend_of
 from tests.migrations.test_migrate import empty_database  # noqa: F401  (fixture)
 from tests.migrations.test_upgrade_catalog import CURRENT, catalog_after
@@ -93,7 +94,7 @@ class WaitWatch(threading.Thread):
 
     def run(self) -> None:
         since: dict[int, float] = {}
-        with psycopg.connect(self.url, autocommit=True) as monitor:
+        with role_connection(self.url, "outbox_readonly", name="convert-ledger/wait-watch") as monitor:
             while not self.stop.is_set():
                 now = time.monotonic()
                 waiting_now = {w.pid for w in waiting(monitor, self.pids)}
@@ -123,7 +124,7 @@ def test_convert_a_populated_ledger_under_load(empty_database: Database, server:
     lines: list[str] = []
     try:
         proof.check("the clients made progress before the conversion", want=True, have=load.wait_for(BEFORE_UPGRADE))
-        with psycopg.connect(url, autocommit=True) as monitor:
+        with role_connection(url, "outbox_readonly", name="convert-ledger/monitor") as monitor:
             pids = [backend_of(monitor, name) for name in CLIENTS]
         watch = WaitWatch(url, pids)
         watch.start()
@@ -160,11 +161,10 @@ def test_convert_a_populated_ledger_under_load(empty_database: Database, server:
                       "lost_completions": 0},
                 have={k: verdict.counts[k] for k in ("lost", "unexpected", "duplicated", "unresolved",
                                                      "identity_changed", "lost_completions")})
-    with psycopg.connect(url) as owner:
-        kept = owner.execute("SELECT count(*) FROM payment_outbox.payment_outbox_attempts_legacy "
-                             "WHERE instruction_id LIKE 'conv-%'").fetchone()[0]
-        through_ledger = owner.execute("SELECT count(*) FROM payment_outbox.payment_outbox_attempts "
-                                       "WHERE instruction_id LIKE 'conv-%'").fetchone()[0]
+    with role_connection(url, "outbox_auditor", name="convert-ledger/auditor") as auditor:
+        kept, through_ledger = db_row(auditor.execute(
+            "SELECT count(*) FILTER (WHERE tableoid = to_regclass('payment_outbox.payment_outbox_attempts_legacy')), "
+            "count(*) FROM payment_outbox.payment_outbox_attempts WHERE instruction_id LIKE 'conv-%'"))
     proof.check("every seeded row is in the partition the old table became, and read through the ledger",
                 want=(ROWS, ROWS), have=(kept, through_ledger))
     proof.check("check_invariants() is empty", want=[], have=api.violations(url))
@@ -173,8 +173,8 @@ def test_convert_a_populated_ledger_under_load(empty_database: Database, server:
 
     # Documented difference (docs/operations.md): the old table is one partition, of every item
     # created before its bound, in place of the fresh install's monthly partitions below the bound.
-    with psycopg.connect(url) as owner:
-        covered = [row[0] for row in owner.execute(
+    with role_connection(url, "outbox_auditor", name="convert-ledger/auditor") as auditor:
+        covered = [row[0] for row in auditor.execute(
             "SELECT 'payment_outbox_attempts_' || to_char(m AT TIME ZONE 'UTC', 'YYYY_MM') "
             "FROM payment_outbox.payment_outbox_attempt_partitions AS r, "
             "generate_series((date_trunc('month', now() AT TIME ZONE 'UTC') - interval '1 month') "
