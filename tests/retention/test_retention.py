@@ -123,8 +123,8 @@ def test_a_crash_between_detach_and_drop_is_finished(clean_database: Database, p
     name = month_partition(url, 2020, 4)
     backdated_item(url, "r-apr-done", "2020-04-10 12:00+00")
     dispatch_all(url)
-    # setup: the crashed run's steps as the owner: its INSERT of the retired sequence ids, its DETACH
     with psycopg.connect(url, autocommit=True) as owner:
+        # setup: the crashed run's steps as the owner: its INSERT of the retired sequence ids, its DETACH
         owner.execute(BEGIN_RETIREMENT, (name,))
         retention.detach(owner, name, POLICY, lambda line: None)
     proof.check("after the crash: detached, still there, marked detaching", want=(True, "detaching"),
