@@ -16,6 +16,8 @@ from runner import (
     metrics,
     migrate,
     package,
+    quarantine,
+    rail,
     releases,
     repair,
     retention,
@@ -30,7 +32,8 @@ from runner.lint import plpgsql as lint_plpgsql
 from runner.lint import squawk as lint_squawk
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
+    """Every command and option of `outbox` (the deploy/ examples are checked against it)."""
     parser = argparse.ArgumentParser(prog="outbox", description="payment-outbox runner")
     commands = parser.add_subparsers(dest="command", required=True)
 
@@ -66,6 +69,8 @@ def main(argv: list[str] | None = None) -> int:
 
     _add_repair_commands(commands)
     _add_worker_command(commands)
+    _add_quarantine_command(commands)
+    _add_rail_command(commands)
     show_cmd = commands.add_parser(
         "show", help="an item's history as a timeline: outbox show OUTBOX_ID | INSTRUCTION_ID IDEMPOTENCY_KEY "
                      "(DATABASE_URL)")
@@ -87,7 +92,11 @@ def main(argv: list[str] | None = None) -> int:
         "lint", help="plpgsql: plpgsql_check over every plpgsql function (DATABASE_URL optional; needs the "
                      "extension); migrations: squawk over sql/tables/ with the warnings accepted in .squawk.toml")
     lint_cmd.add_argument("linter", choices=("plpgsql", "migrations"))
+    return parser
 
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
     args = parser.parse_args(argv)
     try:
         if args.command == "migrate":
@@ -115,6 +124,10 @@ def main(argv: list[str] | None = None) -> int:
             return _worker(args)
         if args.command == "show":
             return _show(args)
+        if args.command == "quarantine":
+            return _quarantine(args)
+        if args.command == "rail":
+            return _rail(args)
         if args.command == "lint":
             return lint_plpgsql.main() if args.linter == "plpgsql" else lint_squawk.main()
         if args.command == "bench":
@@ -270,6 +283,10 @@ def _add_worker_command(commands: argparse._SubParsersAction) -> None:
                             help="worker threads, each with its own connection and worker id")
     worker_cmd.add_argument("--poll-interval-seconds", type=_seconds, default=1.0,
                             help="wait after a claim that found nothing")
+    worker_cmd.add_argument("--listen", action="store_true",
+                            help="also LISTEN for enqueue notifications, which end a wait at once (the operator "
+                                 "setting notify_on_enqueue sends them); polling goes on regardless. Not behind "
+                                 "PgBouncer in transaction pooling")
     worker_cmd.add_argument("--worker-id", default=None,
                             help="prefix of the worker ids (default: host-pid); thread n is <prefix>-<n>")
     worker_cmd.add_argument("--metrics-port", type=_port, default=None,
@@ -281,8 +298,40 @@ def _worker(args: argparse.Namespace) -> int:
     options = worker_process.Options(rail=args.rail, batch_size=args.batch_size, concurrency=args.concurrency,
                                      poll_interval_seconds=args.poll_interval_seconds,
                                      metrics_port=args.metrics_port, metrics_addr=args.metrics_addr,
-                                     worker_id=args.worker_id)
+                                     worker_id=args.worker_id, listen=args.listen)
     return worker_process.run(db.database_url(), options)
+
+
+def _add_rail_command(commands: argparse._SubParsersAction) -> None:
+    rail_cmd = commands.add_parser(
+        "rail", help="pause or resume a rail's claims, or list the paused rails (DATABASE_URL); "
+                     "pause and resume act as outbox_operator and are recorded in payment_outbox_rail_history")
+    rail_sub = rail_cmd.add_subparsers(dest="rail_command", required=True)
+    pause_cmd = rail_sub.add_parser("pause", help="claims take none of the rail's items until it is resumed; "
+                                                  "items in flight finish")
+    pause_cmd.add_argument("rail_type", help="the rail, as items carry it in rail_type")
+    pause_cmd.add_argument("--reason", required=True, help="why (kept in the rail history)")
+    pause_cmd.add_argument("--actor", required=True, help="who asks for it: a person or a ticket (kept in the history)")
+    resume_cmd = rail_sub.add_parser("resume", help="the rail's items are claimable again, in their due order")
+    resume_cmd.add_argument("rail_type", help="the rail, as items carry it in rail_type")
+    resume_cmd.add_argument("--actor", required=True, help="who asks for it (kept in the history)")
+    list_cmd = rail_sub.add_parser("list", help="the rails paused now, with reason, actor, waiting and due items")
+    list_cmd.add_argument("--json", action="store_true", help="one JSON object per paused rail, one per line")
+    list_cmd.add_argument("--role", choices=("outbox_readonly", "outbox_repair", "outbox_operator"),
+                          default="outbox_readonly", help="the runtime role to act as")
+
+
+def _rail(args: argparse.Namespace) -> int:
+    url = db.database_url()
+    if args.rail_command == "pause":
+        sys.stdout.write(rail.change_line(rail.pause(url, args.rail_type, args.reason, args.actor), "paused"))
+        return 0
+    if args.rail_command == "resume":
+        sys.stdout.write(rail.change_line(rail.resume(url, args.rail_type, args.actor), "resumed"))
+        return 0
+    rails = rail.paused(url, Role(args.role))
+    sys.stdout.write(rail.as_json(rails) if args.json else rail.table(rails))
+    return 0
 
 
 def _show(args: argparse.Namespace) -> int:
@@ -295,6 +344,37 @@ def _show(args: argparse.Namespace) -> int:
         print(f"outbox show: {exc}", file=sys.stderr)
         return 2
     sys.stdout.write(show.as_json(rows) if args.json else show.timeline(rows))
+    return 0
+
+
+def _add_quarantine_command(commands: argparse._SubParsersAction) -> None:
+    quarantine_cmd = commands.add_parser(
+        "quarantine", help="items QUARANTINED (retries exhausted, or a zombie's unknown outcome): list them, "
+                           "release or fail one, as outbox_operator (DATABASE_URL)")
+    sub = quarantine_cmd.add_subparsers(dest="quarantine_command", required=True)
+    list_cmd = sub.add_parser("list", help="every quarantined item, oldest first, with when and why")
+    list_cmd.add_argument("--json", action="store_true", help="one JSON object per item, one per line")
+    for name, text in (("release", "make the item due again now, same idempotency key, fresh attempt budget"),
+                       ("fail", "record the item FAILED (terminal)")):
+        cmd = sub.add_parser(name, help=text)
+        cmd.add_argument("item", metavar="ID", help="the outbox_id")
+        cmd.add_argument("--reason", required=True, help="why, kept in the ledger (e.g. what the rail said)")
+        cmd.add_argument("--actor", required=True, help="who decides, kept in the ledger")
+
+
+def _quarantine(args: argparse.Namespace) -> int:
+    url = db.database_url()
+    if args.quarantine_command == "list":
+        rows = quarantine.items(url)
+        sys.stdout.write(quarantine.as_json(rows) if args.json else quarantine.table(rows))
+        return 0
+    decide = quarantine.release if args.quarantine_command == "release" else quarantine.fail
+    try:
+        row = decide(url, args.item, reason=args.reason, actor=args.actor)
+    except ValueError as exc:
+        print(f"outbox quarantine: {exc}", file=sys.stderr)
+        return 2
+    sys.stdout.write(quarantine.decision(row))
     return 0
 
 

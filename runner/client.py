@@ -160,6 +160,7 @@ class LedgerRow:
 @dataclass(frozen=True)
 class Settings:
     max_attempt_count: int
+    notify_on_enqueue: bool
     updated_at: datetime
     updated_by: str
 
@@ -192,6 +193,32 @@ class HistoryRow:
     error_code: str | None
     error_message: str | None
     rail_reference: str | None
+    actor: str | None = None  # who made an operator's change (RELEASED, FAILED by fail_quarantined)
+    reason: str | None = None  # the operator's reason, or why the item was QUARANTINED
+
+
+@dataclass(frozen=True)
+class QuarantinedItem:
+    """One item waiting in QUARANTINED for an operator, as list_quarantined returns it."""
+
+    outbox_id: UUID
+    instruction_id: str
+    idempotency_key: str
+    participant_id: str
+    sequence_id: int
+    rail_type: str
+    attempt_count: int
+    quarantined_at: datetime
+    quarantine_reason: str
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The ledger row an operator's release (RELEASED) or fail (FAILED) appended."""
+
+    outbox_id: UUID
+    attempt_no: int
+    state: str
 
 
 @dataclass(frozen=True)
@@ -252,6 +279,45 @@ class AttemptPartition:
     exported_to: str | None
     retired_at: datetime | None
     retired_by: str | None
+
+
+@dataclass(frozen=True)
+class RailChange:
+    """What pause_rail or resume_rail did: the rail's state after the call and before it, the
+    items whose paused flag it set or cleared."""
+
+    rail_type: str
+    paused: bool
+    was_paused: bool
+    items_changed: int
+
+
+@dataclass(frozen=True)
+class PausedRail:
+    """A rail paused now, as the view payment_outbox_paused_rails shows it."""
+
+    rail_type: str
+    reason: str
+    actor: str
+    changed_by: str
+    paused_since: datetime
+    waiting_items: int
+    due_items: int
+
+
+@dataclass(frozen=True)
+class RailHistoryRow:
+    """One pause_rail or resume_rail call, from payment_outbox_rail_history."""
+
+    history_id: int
+    rail_type: str
+    request: str
+    was_paused: bool
+    reason: str | None
+    actor: str
+    items_changed: int
+    changed_at: datetime
+    changed_by: str
 
 
 @cache
@@ -356,9 +422,17 @@ class Client:
         """The ledger rows of one item, or of all (outbox_auditor)."""
         return self._all(LedgerRow, "ledger", outbox_id=outbox_id)
 
-    def set_settings(self, max_attempt_count: int | None = None) -> Settings:
-        """set_outbox_settings (outbox_operator): PO016 when a value is out of its range."""
-        return self._one(Settings, "set_settings", max_attempt_count=max_attempt_count)
+    def set_settings(self, max_attempt_count: int | None = None, *,
+                     notify_on_enqueue: bool | None = None) -> Settings:
+        """set_outbox_settings (outbox_operator): PO016 when a value is out of its range; None
+        leaves a setting as it is."""
+        return self._one(Settings, "set_settings", max_attempt_count=max_attempt_count,
+                         notify_on_enqueue=notify_on_enqueue)
+
+    def wakeup_channel(self) -> str:
+        """wakeup_channel() (outbox_executor): the channel enqueue notifications are sent on."""
+        with self.conn.cursor() as cur:
+            return str(db.first_row(cur.execute(queries()["wakeup_channel"]))[0])
 
     def settings_history(self) -> list[SettingChange]:
         """payment_outbox_settings_history (outbox_operator, outbox_auditor), oldest first."""
@@ -372,6 +446,19 @@ class Client:
         """item_history(instruction_id, idempotency_key); PO003 when no item holds the key."""
         return self._all(HistoryRow, "item_history_by_key", instruction_id=instruction_id,
                          idempotency_key=idempotency_key)
+
+    def quarantined(self) -> list[QuarantinedItem]:
+        """list_quarantined (outbox_operator, outbox_readonly): oldest quarantine first."""
+        return self._all(QuarantinedItem, "quarantine_list")
+
+    def release_quarantined(self, outbox_id: UUID | str, *, reason: str, actor: str) -> Decision:
+        """release_quarantined (outbox_operator): due again now, fresh attempt budget; PO030 when the
+        item is not quarantined, PO003 when unknown, PO010/PO015 for a bad reason or actor."""
+        return self._one(Decision, "quarantine_release", outbox_id=outbox_id, reason=reason, actor=actor)
+
+    def fail_quarantined(self, outbox_id: UUID | str, *, reason: str, actor: str) -> Decision:
+        """fail_quarantined (outbox_operator): FAILED, terminal; the same refusals as the release."""
+        return self._one(Decision, "quarantine_fail", outbox_id=outbox_id, reason=reason, actor=actor)
 
     def key_conflicts(self) -> list[KeyConflict]:
         """payment_outbox_key_conflicts (outbox_auditor): empty unless an upgrade across
@@ -397,6 +484,22 @@ class Client:
     def attempt_partitions(self) -> list[AttemptPartition]:
         """payment_outbox_attempt_partitions (outbox_operator, outbox_auditor)."""
         return self._all(AttemptPartition, "attempt_partitions")
+
+    def pause_rail(self, rail_type: str, reason: str, actor: str) -> RailChange:
+        """pause_rail (outbox_operator): idempotent; PO010/PO015 for a bad argument."""
+        return self._one(RailChange, "pause_rail", rail_type=rail_type, reason=reason, actor=actor)
+
+    def resume_rail(self, rail_type: str, actor: str) -> RailChange:
+        """resume_rail (outbox_operator): idempotent; PO010/PO015 for a bad argument."""
+        return self._one(RailChange, "resume_rail", rail_type=rail_type, actor=actor)
+
+    def paused_rails(self) -> list[PausedRail]:
+        """payment_outbox_paused_rails (outbox_readonly, outbox_repair, outbox_operator)."""
+        return self._all(PausedRail, "paused_rails")
+
+    def rail_history(self) -> list[RailHistoryRow]:
+        """payment_outbox_rail_history (outbox_operator, outbox_auditor), oldest first."""
+        return self._all(RailHistoryRow, "rail_history")
 
     def _one(self, row_type: type[Any], name: str, **params: Any) -> Any:
         with self.conn.cursor(row_factory=class_row(row_type)) as cur:

@@ -43,10 +43,11 @@ def named_sql(name: str) -> str:
 
 
 def connect(url: str | None = None, *, application_name: str = "outbox", autocommit: bool = False,
-            role: str | None = None) -> psycopg.Connection:
-    """A connection, optionally switched to `role` for its whole life (SET ROLE)."""
+            role: str | None = None, **conninfo: Any) -> psycopg.Connection:
+    """A connection, optionally switched to `role` for its whole life (SET ROLE); `conninfo`: more
+    libpq parameters (keepalives, ...), added to the URL's."""
     conn = psycopg.connect(url if url is not None else database_url(), autocommit=autocommit,
-                           application_name=application_name)
+                           application_name=application_name, **conninfo)
     if role is not None:
         set_role(conn, role)
     return conn

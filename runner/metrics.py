@@ -27,6 +27,10 @@ QUEUE_GAUGES = {
                          "(list_stuck_dispatching).",
     "queue_dead_tuples": "Dead row versions in the hot queue (payment_outbox_pending) not yet vacuumed: "
                          "claims walk past them until vacuum removes them.",
+    "quarantined": "Items QUARANTINED (retries exhausted, or a zombie at the maximum attempt count) waiting "
+                   "for an operator (outbox quarantine list): never claimed until released or failed.",
+    "paused_rails": "Rails paused now (pause_rail); the view payment_outbox_paused_rails names them.",
+    "paused_due": "Due items of paused rails, not claimed until their rail is resumed (counted in due_now too).",
 }
 # Labelled growth gauges (table_name, partition_name), from the view payment_outbox_relation_sizes.
 RELATION_GAUGES = {
@@ -57,6 +61,9 @@ class QueueGauges:
     oldest_due_age_seconds: float
     stuck_dispatching: int
     queue_dead_tuples: int
+    quarantined: int
+    paused_rails: int
+    paused_due: int
 
 
 @dataclass(frozen=True)
@@ -94,9 +101,10 @@ def read_growth(conn: psycopg.Connection) -> Growth:
 def read_queue_gauges(conn: psycopg.Connection, threshold_seconds: int) -> QueueGauges:
     """One consistent read of the queue gauges; needs outbox_readonly or outbox_repair."""
     row = db.first_row(conn.execute(db.named_sql("queue_gauges"), {"threshold_seconds": threshold_seconds}))
-    depth, due, in_flight, oldest, stuck, dead = row
+    depth, due, in_flight, oldest, stuck, dead, quarantined, paused_rails, paused_due = row
     return QueueGauges(queue_depth=depth, due_now=due, in_flight=in_flight, oldest_due_age_seconds=float(oldest),
-                       stuck_dispatching=stuck, queue_dead_tuples=int(dead))
+                       stuck_dispatching=stuck, queue_dead_tuples=int(dead), quarantined=quarantined,
+                       paused_rails=paused_rails, paused_due=paused_due)
 
 
 class RepairMetrics:
@@ -108,8 +116,12 @@ class RepairMetrics:
             "zombies_requeued", "Zombie claims requeued (ZOMBIE_REQUEUE) since this process started.",
             namespace=NAMESPACE, registry=self.registry)
         self.zombies_failed = Counter(
-            "zombies_failed", "Zombie claims recorded as FAILED at the maximum attempt count since this "
-            "process started.", namespace=NAMESPACE, registry=self.registry)
+            "zombies_failed", "Zombie claims recorded as FAILED since this process started: always 0 since "
+            "tables/0013 (a zombie at the maximum attempt count is quarantined); kept for dashboards.",
+            namespace=NAMESPACE, registry=self.registry)
+        self.zombies_quarantined = Counter(
+            "zombies_quarantined", "Zombie claims QUARANTINED at the maximum attempt count (outcome unknown, "
+            "waiting for an operator) since this process started.", namespace=NAMESPACE, registry=self.registry)
         self.zombies_requeued_last_cycle = Gauge(
             "zombies_requeued_last_cycle", "Zombie claims requeued by the latest repair cycle.",
             namespace=NAMESPACE, registry=self.registry)
@@ -130,9 +142,10 @@ class RepairMetrics:
         self.horizon = {name: Gauge(name, text, ["horizon_source"], namespace=NAMESPACE, registry=self.registry)
                         for name, text in HORIZON_GAUGES.items()}
 
-    def record_cycle(self, *, requeued: int, failed: int, duration_seconds: float) -> None:
+    def record_cycle(self, *, requeued: int, failed: int, duration_seconds: float, quarantined: int = 0) -> None:
         self.zombies_requeued.inc(requeued)
         self.zombies_failed.inc(failed)
+        self.zombies_quarantined.inc(quarantined)
         self.zombies_requeued_last_cycle.set(requeued)
         self.repair_cycles.inc()
         self.repair_cycle_duration.set(duration_seconds)
@@ -176,14 +189,14 @@ class WorkerMetrics:
             "worker_claimed", "Items claimed by this process.", namespace=NAMESPACE, registry=self.registry)
         self.completed = Counter(
             "worker_completed", "Completions recorded by this process, by the state the ledger recorded "
-            "(DISPATCHED, RETRYABLE, FAILED).", ["outcome"], namespace=NAMESPACE, registry=self.registry)
+            "(DISPATCHED, RETRYABLE, FAILED, QUARANTINED).", ["outcome"], namespace=NAMESPACE, registry=self.registry)
         self.stale = Counter(
             "worker_stale", "Completions refused as stale (PO002): the claim had been repaired or completed "
             "meanwhile.", namespace=NAMESPACE, registry=self.registry)
         self.dispatch_latency = Histogram(
             "worker_dispatch_latency_seconds", "Seconds the rail took per dispatch.", namespace=NAMESPACE,
             registry=self.registry, buckets=DISPATCH_BUCKETS)
-        for outcome in ("DISPATCHED", "RETRYABLE", "FAILED"):
+        for outcome in ("DISPATCHED", "RETRYABLE", "FAILED", "QUARANTINED"):
             self.completed.labels(outcome=outcome)
 
     def record_completion(self, state: str) -> None:

@@ -6,6 +6,7 @@ import json
 import signal
 import sys
 import threading
+from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -38,11 +39,19 @@ class StopOnSignal:
     def __init__(self) -> None:
         self._event = threading.Event()
         self.received: str | None = None
+        self._on_stop: list[Callable[[], None]] = []
         self._previous = {sig: signal.signal(sig, self._handle) for sig in self.SIGNALS}
 
     def _handle(self, signum: int, _frame: object) -> None:
         self.received = signal.Signals(signum).name
         self._event.set()
+        for callback in self._on_stop:
+            callback()
+
+    def on_stop(self, callback: Callable[[], None]) -> None:
+        """Calls `callback` (from the main thread, which never holds a worker's lock) when a stop is
+        asked for: it ends waits other than this object's own."""
+        self._on_stop.append(callback)
 
     def is_set(self) -> bool:
         return self._event.is_set()

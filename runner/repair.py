@@ -16,6 +16,9 @@ from runner.process import StopOnSignal, emit_json
 
 DEFAULT_BATCH_SIZE = 100
 Emit = Callable[[dict[str, Any]], None]
+# The log event of each state repair records. FAILED is no longer one of them (tables/0013): a
+# zombie at the maximum attempt count is QUARANTINED; zombie_failed stays for an older package.
+ZOMBIE_EVENTS = {"ZOMBIE_REQUEUE": "zombie_requeued", "QUARANTINED": "zombie_quarantined"}
 
 
 @dataclass
@@ -33,6 +36,10 @@ class CycleResult:
     def failed(self) -> int:
         return sum(1 for item in self.items if item["new_state"] == "FAILED")
 
+    @property
+    def quarantined(self) -> int:
+        return sum(1 for item in self.items if item["new_state"] == "QUARANTINED")
+
 
 def run_cycle(conn: psycopg.Connection, threshold_seconds: int, *, emit: Emit,
               batch_size: int = DEFAULT_BATCH_SIZE, cycle: int = 1,
@@ -46,7 +53,7 @@ def run_cycle(conn: psycopg.Connection, threshold_seconds: int, *, emit: Emit,
     while True:
         rows = Client(conn).repair(threshold_seconds, batch_size)
         for row in rows:
-            item = {"event": "zombie_requeued" if row.new_state == "ZOMBIE_REQUEUE" else "zombie_failed",
+            item = {"event": ZOMBIE_EVENTS.get(row.new_state, "zombie_failed"),
                     "cycle": cycle, "outbox_id": str(row.outbox_id), "attempt_no": row.attempt_no,
                     "previous_state": row.previous_state, "new_state": row.new_state,
                     "threshold_seconds": threshold_seconds, "stale_seconds": float(row.stale_seconds),
@@ -59,11 +66,12 @@ def run_cycle(conn: psycopg.Connection, threshold_seconds: int, *, emit: Emit,
     result.gauges = gauges
     result.duration_seconds = round(time.monotonic() - started, 3)
     if metrics is not None:
-        metrics.record_cycle(requeued=result.requeued, failed=result.failed,
+        metrics.record_cycle(requeued=result.requeued, failed=result.failed, quarantined=result.quarantined,
                              duration_seconds=result.duration_seconds)
         metrics.record_gauges(gauges, threshold_seconds)
     emit({"event": "repair_cycle", "cycle": cycle, "threshold_seconds": threshold_seconds,
           "zombies_requeued": result.requeued, "zombies_failed": result.failed,
+          "zombies_quarantined": result.quarantined,
           "stuck_dispatching": gauges.stuck_dispatching, "duration_seconds": result.duration_seconds})
     return result
 

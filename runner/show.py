@@ -54,6 +54,10 @@ def _line(row: HistoryRow) -> str:
         parts.append(f"error {row.error_code or '-'}: {row.error_message or ''}".rstrip())
     if row.rail_reference is not None:
         parts.append(f"rail reference {row.rail_reference}")
+    if row.actor is not None:
+        parts.append(f"by {row.actor}")
+    if row.reason is not None:
+        parts.append(f"reason: {row.reason}")
     return "  ".join(parts).rstrip()
 
 
@@ -64,8 +68,12 @@ def _standing(last: HistoryRow) -> str:
                        "threshold)",
         "RETRYABLE": "pending, due again after its retry delay",
         "ZOMBIE_REQUEUE": "pending, requeued by repair; the rail may have seen it (same idempotency key)",
+        "QUARANTINED": "QUARANTINED: never claimed until an operator checks the rail by its idempotency key, "
+                       "then runs outbox quarantine release or outbox quarantine fail",
+        "RELEASED": f"pending, released by {last.actor}: due again with a fresh attempt budget (same idempotency "
+                    "key)",
         "DISPATCHED": "DISPATCHED (terminal)",
-        "FAILED": "FAILED (terminal)",
+        "FAILED": "FAILED (terminal)" if last.actor is None else f"FAILED (terminal), by {last.actor}",
     }.get(last.state, last.state)
 
 

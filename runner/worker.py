@@ -66,7 +66,7 @@ class Completion:
     """The end of one claim: the ledger row the completion wrote, or STALE when it was refused."""
 
     item: ClaimedItem
-    state: str  # DISPATCHED, RETRYABLE, FAILED (what the ledger recorded), or STALE
+    state: str  # DISPATCHED, RETRYABLE, FAILED, QUARANTINED (RETRYABLE at the limit): the ledger's; or STALE
     attempt_no: int | None  # the attempt_no of the ledger row written; None when STALE
 
 

@@ -6,6 +6,11 @@ batch a thread holds is finished), so a clean stop leaves nothing in flight; the
 exits 0. Killed harder than that (SIGKILL, a lost connection), the claims it held stay DISPATCHING
 and repair requeues them after the zombie threshold: never lost, and the rail sees the same
 idempotency key again.
+
+Waiting: a thread whose claim found nothing waits its poll interval. With --listen (runner/wakeup.py)
+the process also keeps one LISTEN connection, and an enqueue notification ends the wait at once;
+without notifications (the operator setting off, PgBouncer in transaction pooling, the listen
+connection down) it is the same polling as without --listen.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from typing import Any, cast
 
 import psycopg
 
-from runner import db
+from runner import db, wakeup
 from runner.metrics import WorkerMetrics
 from runner.process import StopOnSignal, emit_json
 from runner.worker import Rail, Worker
@@ -45,6 +50,7 @@ class Options:
     metrics_port: int | None = None
     metrics_addr: str = "0.0.0.0"
     worker_id: str | None = None
+    listen: bool = False  # a LISTEN connection ends waits at an enqueue notification (runner/wakeup.py)
 
 
 def load_rail(spec: str) -> Rail:
@@ -75,16 +81,24 @@ def run(url: str, options: Options, *, emit: Emit = emit_json) -> int:
         return 2
     stop = StopOnSignal()
     metrics = WorkerMetrics()
+    wake = wakeup.WakeSignal() if options.listen else None
+    if wake is not None:
+        stop.on_stop(wake.close)
+        if stop.is_set():  # a signal before the callback was in place
+            wake.close()
     try:
         if options.metrics_port is not None:
             port = metrics.serve(options.metrics_port, options.metrics_addr)
             emit({"event": "metrics_serving", "addr": options.metrics_addr, "port": port})
         base = options.worker_id or f"{socket.gethostname()}-{os.getpid()}"
         threads = [threading.Thread(target=_work, name=f"{base}-{n}",
-                                    args=(url, f"{base}-{n}", rail, options, stop, metrics, emit))
+                                    args=(url, f"{base}-{n}", rail, options, stop, metrics, emit, wake))
                    for n in range(1, options.concurrency + 1)]
         emit({"event": "worker_started", "worker_ids": [t.name for t in threads], "rail": options.rail,
-              "batch_size": options.batch_size, "concurrency": options.concurrency})
+              "batch_size": options.batch_size, "concurrency": options.concurrency,
+              "poll_interval_seconds": options.poll_interval_seconds, "listen": options.listen})
+        if wake is not None:
+            wakeup.Listener(url, f"{base}-listener", wake, stop.is_set, emit).start()
         for thread in threads:
             thread.start()
         for thread in threads:
@@ -100,12 +114,12 @@ def run(url: str, options: Options, *, emit: Emit = emit_json) -> int:
 
 
 def _work(url: str, worker_id: str, rail: Rail, options: Options, stop: StopOnSignal, metrics: WorkerMetrics,
-          emit: Emit) -> None:
+          emit: Emit, wake: wakeup.WakeSignal | None) -> None:
     """One worker thread: its own connection, reopened after a database error until the stop."""
     while not stop.is_set():
         try:
             with Worker.connected(url, worker_id, say=lambda line: _say(emit, line)) as worker:
-                _claim_until_stop(worker, rail, options, stop, metrics, emit)
+                _claim_until_stop(worker, rail, options, stop, metrics, emit, wake)
         except psycopg.Error as exc:
             # Claims this thread held and had not completed stay DISPATCHING: repair's to requeue.
             emit({"event": "worker_error", "worker_id": worker_id, "sqlstate": db.sqlstate(exc),
@@ -115,13 +129,24 @@ def _work(url: str, worker_id: str, rail: Rail, options: Options, stop: StopOnSi
 
 
 def _claim_until_stop(worker: Worker, rail: Rail, options: Options, stop: StopOnSignal, metrics: WorkerMetrics,
-                      emit: Emit) -> None:
+                      emit: Emit, wake: wakeup.WakeSignal | None) -> None:
+    idle = False
     while not stop.is_set():
+        seen = wake.count() if wake is not None else 0  # read before the claim: a wake-up during it counts
         items = worker.claim(options.batch_size)
         metrics.claimed.inc(len(items))
         if not items:
-            stop.wait(options.poll_interval_seconds)
+            if not idle:  # once per stretch of waiting, not once per poll
+                emit({"event": "worker_idle", "worker_id": worker.worker_id,
+                      "poll_interval_seconds": options.poll_interval_seconds,
+                      "listening": wake is not None and wake.listening})
+                idle = True
+            if wake is None:
+                stop.wait(options.poll_interval_seconds)
+            else:
+                wake.wait(seen, options.poll_interval_seconds)
             continue
+        idle = False
         # The batch is finished even after a stop: its items are claimed, and a completion now
         # saves each of them a wait for repair.
         announced = False

@@ -80,6 +80,14 @@ def targets(results: dict[str, Any]) -> list[Verdict]:
                         1.5, False))
     found.append(Verdict("duplicate_storm", "storm p99 / single-call p50 <= 10",
                         _ratio(storm["storm_p99_ms"], storm["single_p50_ms"]), 10.0, False))
+    wakeup = results.get("wakeup")
+    if wakeup is not None:
+        found.append(Verdict("wakeup_off_cost", "enqueue tps with notify_on_enqueue off / without its trigger >= 0.9 "
+                            f"(median of rounds, {wakeup['enqueue']['clients']} clients)",
+                            wakeup["enqueue"]["off_over_no_trigger"], 0.9, True))
+        found.append(Verdict("wakeup_latency", "enqueue-to-claim p50, listening / polling at the default interval "
+                            "<= 0.2", _ratio(wakeup["latency"]["listen"]["p50_ms"],
+                                             wakeup["latency"]["polling"]["p50_ms"]), 0.2, False))
     found.append(Verdict("no_ledger_scan", "hot-path plans that scan the whole ledger = 0",
                         float(len(results["plans"]["ledger_scans"])) if results["plans"]["captured"] else None,
                         0.0, False))
@@ -133,6 +141,7 @@ def table(results: dict[str, Any]) -> str:
               f"  bare INSERT ... SELECT {file['baseline_median_ms']:.0f} ms; enqueue_payment_outbox_batch "
               f"{file['file_median_ms']:.0f} ms ({file_ratio}x); replayed {file['replay_median_ms']:.0f} ms "
               f"({replay_ratio}x)"]
+    lines += _wakeup_lines(results.get("wakeup"))
     lines += ["", f"{'ledger rows':>11}  {'repair cycle ms (median)':>24}  {'min':>6}  {'max':>6}"]
     for size in results["repair"]:
         lines.append(f"{size['ledger_rows']:>11,}  {size['median_ms']:>24.2f}  {size['min_ms']:>6.2f}  "
@@ -146,6 +155,25 @@ def table(results: dict[str, Any]) -> str:
         have = "n/a" if target["have"] is None else f"{target['have']:.2f}"
         lines.append(f"  {target['verdict']:<4}  {target['name']:<26} {have:>6}  {target['rule']}")
     return "\n".join(lines) + "\n"
+
+
+def _wakeup_lines(wakeup: dict[str, Any] | None) -> list[str]:
+    """Prompt wake-up: what notify_on_enqueue costs enqueues, and what it saves a waiting item."""
+    if wakeup is None:
+        return []
+    enqueue, latency = wakeup["enqueue"], wakeup["latency"]
+    median = enqueue["median_tps"]
+    lines = ["", f"prompt wake-up: enqueue at {enqueue['clients']} clients, median of {enqueue['rounds']} interleaved "
+             f"rounds of {enqueue['seconds']} s:",
+             f"  no trigger {median['no_trigger']:.0f} tps; notify off {median['off']:.0f} tps "
+             f"({_format(enqueue['off_over_no_trigger'])}x); notify on {median['on']:.0f} tps "
+             f"({_format(enqueue['on_over_off'])}x off)",
+             "  enqueue-to-claim (claimed_at - created_at), one item at a time:"]
+    for mode in ("polling", "listen"):
+        run = latency[mode]
+        lines.append(f"    {mode:<8} poll interval {run['poll_interval_seconds']:g} s, {run['samples']} items: "
+                     f"p50 {run['p50_ms']:.1f} ms, p99 {run['p99_ms']:.1f} ms, max {run['max_ms']:.1f} ms")
+    return lines
 
 
 def write(results: dict[str, Any], directory: Path) -> dict[str, Path]:

@@ -27,6 +27,7 @@ from runner.bench import pgbench as bench_pgbench
 from runner.bench import repair as bench_repair
 from runner.bench import report as bench_report
 from runner.bench import storm as bench_storm
+from runner.bench import wakeup as bench_wakeup
 
 TARGET_CLIENTS = bench_report.TARGET_CLIENTS
 
@@ -48,6 +49,8 @@ class BenchPlan:
     file_items: int = 50_000
     file_participants: int = 10
     file_repeats: int = 3
+    wakeup_rounds: int = 3
+    wakeup_samples: int = 100
 
     @classmethod
     def full(cls, seconds: int | None) -> BenchPlan:
@@ -56,7 +59,8 @@ class BenchPlan:
     @classmethod
     def quick(cls, seconds: int | None) -> BenchPlan:
         return cls(seconds=seconds or 1, storm_rounds=2, single_calls=50, ledger_sizes=(10_000, 100_000),
-                   repair_cycles=3, file_items=5_000, file_repeats=1)
+                   repair_cycles=3, file_items=5_000, file_repeats=1,
+                   wakeup_rounds=1, wakeup_samples=10)
 
 
 @dataclass(frozen=True)
@@ -160,6 +164,12 @@ def measure(target: BenchDatabase, plan: BenchPlan, results: dict[str, Any], say
     results["file"] = bench_file.run(target.owner_url, plan.file_items, plan.file_participants, plan.file_repeats,
                                      lambda: _truncate(target.owner_url)).as_json()
 
+    say(f"wake-up: enqueue at {TARGET_CLIENTS} clients, trigger absent / notify off / on, {plan.wakeup_rounds} "
+        f"rounds of {plan.seconds} s; enqueue-to-claim latency, polling and listening, "
+        f"{plan.wakeup_samples} items each")
+    results["wakeup"] = bench_wakeup.run(target.owner_url, TARGET_CLIENTS, plan.seconds, plan.wakeup_rounds,
+                                         plan.wakeup_samples, lambda: _truncate(target.owner_url), say)
+
     sizes, plans = bench_repair.run(target.owner_url, target.owner_url, target.admin_url,
                                     list(plan.ledger_sizes), plan.repair_cycles, say)
     results["repair"] = [{**size.as_json(), "ledger_rows_target": wanted}
@@ -199,7 +209,8 @@ def main(quick: bool, seconds: int | None, output_dir: Path | None) -> int:
     """Exit 0 when every measurement was taken, whatever the verdicts (a MISS is a finding, not a crash)."""
     try:
         results, written = run(quick=quick, seconds=seconds, output_dir=output_dir)
-    except (bench_pgbench.PgbenchError, bench_repair.BenchError, cluster.ClusterError) as exc:
+    except (bench_pgbench.PgbenchError, bench_repair.BenchError, bench_wakeup.WakeupBenchError,
+            cluster.ClusterError) as exc:
         print(f"outbox bench: {exc}", file=sys.stderr)
         return 1
     print(bench_report.table(results), end="")

@@ -23,9 +23,11 @@ SETUP = re.compile(r"TRUNCATE|INSERT|COPY|CREATE (DATABASE|ROLE|TABLE|SCHEMA|FUN
                    r"migrate\.migrate|install_helpers|create_migrated_database|drop_database|empty_package_tables|"
                    r"scratch\.(prepare|create_database|drop_database)", re.IGNORECASE)
 # A fault proof's own action on the server: a connection that terminates a backend, holds a table
-# lock or changes a server setting. Checked after API, so a fault helper that also calls the API is
-# still flagged.
-FAULT = re.compile(r"pg_terminate_backend|pg_cancel_backend|LOCK\s+TABLE|ALTER\s+SYSTEM|pg_reload_conf", re.IGNORECASE)
+# lock, changes a server setting, or runs the VACUUM autovacuum would run (a proof of the steady
+# state after dead rows, which it cannot wait for). Checked after API, so a fault helper that also
+# calls the API is still flagged.
+FAULT = re.compile(r"pg_terminate_backend|pg_cancel_backend|LOCK\s+TABLE|ALTER\s+SYSTEM|pg_reload_conf|\bVACUUM\b",
+                   re.IGNORECASE)
 CATALOG = re.compile(r"pg_[a-z_]+|to_reg[a-z]+|schema_migrations|has_[a-z]+_privilege|current_setting|advisory")
 API = re.compile(r"(?<!['\"])payment_outbox\.(enqueue_payment_outbox|claim_outbox_batch|complete_outbox_attempt|"
                  r"repair_zombie_attempts|list_stuck_dispatching|check_invariants|item_history)\s*\(|\bClient\s*\(")

@@ -123,9 +123,16 @@ ORDER BY outbox_id, attempt_no;
 -- Changes the package's settings (outbox_operator); a null leaves its setting as it is.
 SELECT
     max_attempt_count,
+    notify_on_enqueue,
     updated_at,
     updated_by
-FROM payment_outbox.set_outbox_settings(p_max_attempt_count => %(max_attempt_count)s);
+FROM payment_outbox.set_outbox_settings(
+    p_max_attempt_count => %(max_attempt_count)s, p_notify_on_enqueue => %(notify_on_enqueue)s
+);
+
+-- name: wakeup_channel
+-- The channel a worker LISTENs on for enqueue notifications (outbox_executor).
+SELECT payment_outbox.wakeup_channel() AS channel;
 
 -- name: settings_history
 -- Every change of the package's settings, oldest first (outbox_operator, outbox_auditor).
@@ -155,7 +162,9 @@ SELECT
     latency_ms,
     error_code,
     error_message,
-    rail_reference
+    rail_reference,
+    actor,
+    reason
 FROM payment_outbox.item_history(%(outbox_id)s::uuid);
 
 -- name: item_history_by_key
@@ -176,7 +185,9 @@ SELECT
     latency_ms,
     error_code,
     error_message,
-    rail_reference
+    rail_reference,
+    actor,
+    reason
 FROM payment_outbox.item_history(%(instruction_id)s::text, %(idempotency_key)s::text);
 
 -- name: enqueue_batch
@@ -264,3 +275,79 @@ SELECT
     retired_by
 FROM payment_outbox.payment_outbox_attempt_partitions
 ORDER BY range_to, partition_name;
+
+-- name: quarantine_list
+-- Every QUARANTINED item, oldest quarantine first (outbox_operator, outbox_readonly).
+SELECT
+    outbox_id,
+    instruction_id,
+    idempotency_key,
+    participant_id,
+    sequence_id,
+    rail_type,
+    attempt_count,
+    quarantined_at,
+    quarantine_reason
+FROM payment_outbox.list_quarantined();
+
+-- name: quarantine_release
+-- Makes a QUARANTINED item due again with a fresh attempt budget, recorded with actor and reason (outbox_operator).
+SELECT
+    outbox_id,
+    attempt_no,
+    state::text AS state
+FROM payment_outbox.release_quarantined(%(outbox_id)s::uuid, %(reason)s::text, %(actor)s::text);
+
+-- name: quarantine_fail
+-- Records a QUARANTINED item FAILED (terminal), with actor and reason (outbox_operator).
+SELECT
+    outbox_id,
+    attempt_no,
+    state::text AS state
+FROM payment_outbox.fail_quarantined(%(outbox_id)s::uuid, %(reason)s::text, %(actor)s::text);
+
+-- name: pause_rail
+-- Pauses a rail (outbox_operator): claims take none of its items until it is resumed.
+SELECT
+    rail_type,
+    paused,
+    was_paused,
+    items_changed
+FROM payment_outbox.pause_rail(%(rail_type)s, %(reason)s, %(actor)s);
+
+-- name: resume_rail
+-- Resumes a rail (outbox_operator): its items are claimable again, in their due order.
+SELECT
+    rail_type,
+    paused,
+    was_paused,
+    items_changed
+FROM payment_outbox.resume_rail(%(rail_type)s, %(actor)s);
+
+-- name: paused_rails
+-- The rails paused now, with reason, actor, since when and their waiting and due items.
+SELECT
+    rail_type,
+    reason,
+    actor,
+    changed_by,
+    paused_since,
+    waiting_items,
+    due_items
+FROM payment_outbox.payment_outbox_paused_rails
+ORDER BY rail_type;
+
+-- name: rail_history
+-- Every pause and resume, oldest first (outbox_operator, outbox_auditor).
+SELECT
+    history_id,
+    rail_type,
+    request,
+    was_paused,
+    reason,
+    actor,
+    items_changed,
+    changed_at,
+    changed_by
+FROM payment_outbox.payment_outbox_rail_history
+ORDER BY history_id;

@@ -18,7 +18,10 @@ SELECT
     m.in_flight,
     m.oldest_due_age_seconds,
     s.stuck_dispatching,
-    d.queue_dead_tuples
+    d.queue_dead_tuples,
+    m.quarantined,
+    m.paused_rails,
+    m.paused_due
 FROM payment_outbox.payment_outbox_queue_metrics AS m
 CROSS JOIN stuck AS s
 CROSS JOIN dead AS d;

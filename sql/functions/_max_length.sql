@@ -16,11 +16,14 @@ AS $$
         WHEN 'error_code' THEN 64
         WHEN 'error_message' THEN 4096
         WHEN 'rail_reference' THEN 255
+        WHEN 'actor' THEN 255
+        WHEN 'reason' THEN 4096
     END
 $$;
 
 COMMENT ON FUNCTION payment_outbox._max_length(text) IS
 'The limit in characters of a text argument: instruction_id, participant_id, idempotency_key, '
-'worker_id, rail_reference 255; rail_type, error_code 64; error_message 4096. Longer is PO015.';
+'worker_id, rail_reference, actor 255; rail_type, error_code 64; error_message, reason 4096. Longer '
+'is PO015.';
 
 REVOKE ALL ON FUNCTION payment_outbox._max_length(text) FROM PUBLIC;

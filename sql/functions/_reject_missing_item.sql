@@ -1,4 +1,4 @@
--- _reject_missing_item: the error for a registered key whose item is neither pending nor in the ledger: retired (PO030) or damage (PO004).
+-- _reject_missing_item: the error for a registered key whose item is neither pending nor in the ledger: retired (PO034) or damage (PO004).
 CREATE OR REPLACE FUNCTION payment_outbox._reject_missing_item(p_instruction_id text, p_idempotency_key text)
 RETURNS void
 LANGUAGE plpgsql
@@ -20,7 +20,7 @@ BEGIN
     IF FOUND THEN
         RAISE EXCEPTION 'idempotency key % of instruction % belongs to item % created %, whose history retention retired',
             p_idempotency_key, p_instruction_id, v_key.outbox_id, v_key.registered_at
-            USING ERRCODE = 'PO030',
+            USING ERRCODE = 'PO034',
                   DETAIL = format('The ledger partition %s was retired%s.', v_retired.partition_name,
                                   coalesce(' at ' || v_retired.retired_at, '')),
                   HINT = 'The key was used, and its payment finished, long ago: it never creates a second one. '
@@ -35,7 +35,7 @@ END;
 $$;
 
 COMMENT ON FUNCTION payment_outbox._reject_missing_item(text, text) IS
-'Raises the error for a registered key with no pending item and no terminal ledger row: PO030 when '
+'Raises the error for a registered key with no pending item and no terminal ledger row: PO034 when '
 'the key was registered in a range retention retired (the item finished long ago; the key never '
 'makes a new item), PO004 otherwise (damage that check_invariants() names).';
 

@@ -36,7 +36,10 @@ BEGIN ATOMIC
             count(*) AS attempts,
             count(*) FILTER (WHERE a.state IN ('DISPATCHED', 'FAILED')) AS terminal_attempts,
             max(a.attempt_no) FILTER (WHERE a.state IN ('DISPATCHED', 'FAILED')) AS terminal_attempt_no,
-            (array_agg(a.state ORDER BY a.attempt_no DESC))[1] AS last_state
+            (array_agg(a.state ORDER BY a.attempt_no DESC))[1] AS last_state,
+            -- As text: this body is parsed when the function is created, in the migration that
+            -- adds RELEASED to the enum, which cannot use the new value before it commits.
+            max(a.attempt_no) FILTER (WHERE a.state::text = 'RELEASED') AS last_release_no
         FROM payment_outbox.payment_outbox_attempts AS a
         GROUP BY a.outbox_id
     ),
@@ -186,6 +189,44 @@ BEGIN ATOMIC
     WHERE h.terminal_attempts > 0
     UNION ALL
     SELECT
+        'quarantined_without_quarantined_attempt' AS invariant,
+        p.outbox_id,
+        p.participant_id,
+        format(
+            'quarantined at attempt count %s, latest ledger row is %s %s',
+            p.attempt_count, coalesce(h.last_attempt_no::text, 'none'), coalesce(h.last_state::text, '')
+        ) AS detail
+    FROM payment_outbox.payment_outbox_pending AS p
+    LEFT JOIN history AS h ON p.outbox_id = h.outbox_id
+    WHERE
+        p.quarantined_at IS NOT NULL
+        AND (h.last_attempt_no IS DISTINCT FROM p.attempt_count OR h.last_state::text IS DISTINCT FROM 'QUARANTINED')
+    UNION ALL
+    SELECT
+        'quarantined_attempt_not_held' AS invariant,
+        h.outbox_id,
+        p.participant_id,
+        format(
+            'latest ledger row %s is QUARANTINED but the item is %s', h.last_attempt_no,
+            CASE WHEN p.outbox_id IS NULL THEN 'not pending' ELSE 'pending and not quarantined' END
+        ) AS detail
+    FROM history AS h
+    LEFT JOIN payment_outbox.payment_outbox_pending AS p ON h.outbox_id = p.outbox_id
+    WHERE h.last_state::text = 'QUARANTINED' AND p.quarantined_at IS NULL
+    UNION ALL
+    SELECT
+        'attempt_base_not_latest_release' AS invariant,
+        p.outbox_id,
+        p.participant_id,
+        format(
+            'attempt budget counted from %s, latest RELEASED row is %s',
+            p.attempt_base, coalesce(h.last_release_no::text, 'none')
+        ) AS detail
+    FROM payment_outbox.payment_outbox_pending AS p
+    LEFT JOIN history AS h ON p.outbox_id = h.outbox_id
+    WHERE p.attempt_base IS DISTINCT FROM coalesce(h.last_release_no, 0)
+    UNION ALL
+    SELECT
         'key_without_item' AS invariant,
         k.outbox_id,
         NULL AS participant_id,
@@ -279,12 +320,13 @@ COMMENT ON FUNCTION payment_outbox.check_invariants() IS
 'and gaps, allocator out of step, an idempotency key held by two items or not registered to its '
 'item, more than one terminal attempt, attempt numbers not 1..n, '
 'attempts after a terminal one, in-flight rows whose latest attempt is not their DISPATCHING '
-'one, terminal items still pending, items neither pending nor terminal, registered keys whose item '
+'one, terminal items still pending, quarantined items whose latest attempt is not their '
+'QUARANTINED one and QUARANTINED attempts of items not quarantined, an attempt budget not counted '
+'from the latest release, items neither pending nor terminal, registered keys whose item '
 'has no row at all (unless retention retired the range it was registered in; retired items count '
 'towards their participant''s sequence from payment_outbox_retired_sequences), and a partitioned ledger '
 'without the partition of a pending item''s month or whose partitions end within a month '
-'(ledger_partition_missing). Reads the whole '
-'ledger and the key register: '
+'(ledger_partition_missing). Reads the whole ledger and the key register: '
 'run it from monitoring at a modest interval, not on every request.';
 
 REVOKE ALL ON FUNCTION payment_outbox.check_invariants() FROM PUBLIC;

@@ -24,6 +24,19 @@ BEGIN
     PERFORM payment_outbox._require_argument('worker_id', p_worker_id);
     PERFORM payment_outbox._require_batch_size(p_batch_size);
 
+    -- Items left flagged on a rail that is not paused: their enqueue or requeue read the rail
+    -- paused just before a resume committed. Only the rails not paused are looked up in the
+    -- paused index, so a paused rail's items cost nothing here. Normally none.
+    UPDATE payment_outbox.payment_outbox_pending AS p
+    SET paused = FALSE
+    WHERE p.outbox_id = ANY(ARRAY(
+        SELECT s.outbox_id
+        FROM payment_outbox.payment_outbox_rails AS r
+        INNER JOIN payment_outbox.payment_outbox_pending AS s ON r.rail_type = s.rail_type
+        WHERE NOT r.paused AND s.paused
+        FOR UPDATE OF s SKIP LOCKED
+    ));
+
     RETURN QUERY
     WITH claimed AS (
         UPDATE payment_outbox.payment_outbox_pending AS p
@@ -37,10 +50,18 @@ BEGIN
         WHERE p.outbox_id = ANY(ARRAY(
             SELECT d.outbox_id
             FROM payment_outbox.payment_outbox_pending AS d
-            WHERE d.attempt_no IS NULL AND d.next_attempt_at <= now()
+            WHERE
+                d.attempt_no IS NULL AND NOT d.paused AND d.next_attempt_at <= now()
+                -- The flag keeps a paused rail's items out of the index; this keeps out the few
+                -- an enqueue flagged too late (it read the rail just before a pause committed).
+                AND NOT EXISTS (
+                    SELECT
+                    FROM payment_outbox.payment_outbox_rails AS r
+                    WHERE r.rail_type = d.rail_type AND r.paused
+                )
             ORDER BY d.next_attempt_at
             LIMIT p_batch_size
-            FOR UPDATE SKIP LOCKED
+            FOR UPDATE OF d SKIP LOCKED
         ))
         RETURNING p.*
     ),
@@ -67,8 +88,8 @@ $$;
 
 COMMENT ON FUNCTION payment_outbox.claim_outbox_batch(text, integer) IS
 'Claims up to p_batch_size due items that are not in flight, oldest due first, skipping rows '
-'locked by other claimers. Appends one DISPATCHING attempt per item; its attempt_no is the '
-'fencing token to pass to complete_outbox_attempt.';
+'locked by other claimers and the items of paused rails (pause_rail). Appends one DISPATCHING '
+'attempt per item; its attempt_no is the fencing token to pass to complete_outbox_attempt.';
 
 REVOKE ALL ON FUNCTION payment_outbox.claim_outbox_batch(text, integer) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION payment_outbox.claim_outbox_batch(text, integer) TO outbox_executor;

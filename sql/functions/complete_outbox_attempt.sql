@@ -28,6 +28,7 @@ DECLARE
     v_state payment_outbox.outbox_attempt_state := p_state;
     v_attempt_no integer;
     v_completed_at timestamptz;
+    v_reason text;
 BEGIN
     IF p_state IS NULL OR p_state NOT IN ('DISPATCHED', 'FAILED', 'RETRYABLE') THEN
         RAISE EXCEPTION 'completion state must be DISPATCHED, FAILED or RETRYABLE, got %',
@@ -46,9 +47,6 @@ BEGIN
     END IF;
 
     v_attempt_no := p_attempt_no + 1;
-    IF v_state = 'RETRYABLE' AND v_attempt_no >= payment_outbox._max_attempt_count() THEN
-        v_state := 'FAILED';
-    END IF;
 
     -- Only the current claim matches, and with a worker id only the worker holding it: a
     -- completion, retry or repair that got to the row first changed or removed it, and this
@@ -62,6 +60,17 @@ BEGIN
             p.outbox_id = p_outbox_id AND p.attempt_no = p_attempt_no
             AND (p_worker_id IS NULL OR p.worker_id = p_worker_id)
         FOR UPDATE;
+        -- Retries exhausted: the budget counts from the item's latest release (attempt_base), and
+        -- a machine never decides such an item FAILED: it waits in QUARANTINED for a person.
+        IF v_item.outbox_id IS NOT NULL
+            AND v_attempt_no - v_item.attempt_base >= payment_outbox._max_attempt_count() THEN
+            v_state := 'QUARANTINED';
+            v_reason := format(
+                'retries exhausted: RETRYABLE%s at attempt %s, the maximum attempt count is %s',
+                coalesce(' (' || p_error_code || ')', ''), v_attempt_no - v_item.attempt_base,
+                payment_outbox._max_attempt_count()
+            );
+        END IF;
     ELSE
         DELETE FROM payment_outbox.payment_outbox_pending AS p
         WHERE
@@ -78,14 +87,14 @@ BEGIN
     INSERT INTO payment_outbox.payment_outbox_attempts (
         outbox_id, instruction_id, participant_id, sequence_id, idempotency_key, rail_type,
         payload_sha256, item_created_at, attempt_no, state, claimed_at, completed_at, worker_id,
-        error_code, error_message, rail_reference, latency_ms
+        error_code, error_message, rail_reference, latency_ms, reason
     )
     VALUES (
         v_item.outbox_id, v_item.instruction_id, v_item.participant_id, v_item.sequence_id,
         v_item.idempotency_key, v_item.rail_type, v_item.payload_sha256, v_item.created_at,
         v_attempt_no, v_state, v_item.claimed_at, v_completed_at, v_item.worker_id,
         p_error_code, p_error_message, p_rail_reference,
-        payment_outbox._latency_ms(v_item.claimed_at, v_completed_at)
+        payment_outbox._latency_ms(v_item.claimed_at, v_completed_at), v_reason
     );
 
     IF v_state = 'RETRYABLE' THEN
@@ -96,6 +105,17 @@ BEGIN
             claimed_at = NULL,
             attempt_count = v_attempt_no,
             next_attempt_at = now() + payment_outbox._retry_delay(v_attempt_no)
+        WHERE p.outbox_id = p_outbox_id;
+    ELSIF v_state = 'QUARANTINED' THEN
+        UPDATE payment_outbox.payment_outbox_pending AS p
+        SET
+            attempt_no = NULL,
+            worker_id = NULL,
+            claimed_at = NULL,
+            attempt_count = v_attempt_no,
+            next_attempt_at = 'infinity',
+            quarantined_at = v_completed_at,
+            quarantine_reason = v_reason
         WHERE p.outbox_id = p_outbox_id;
     END IF;
 
@@ -110,8 +130,10 @@ COMMENT ON FUNCTION payment_outbox.complete_outbox_attempt(
 ) IS
 'Ends the claim whose DISPATCHING attempt is p_attempt_no, held by p_worker_id when given: appends '
 'a DISPATCHED, FAILED or RETRYABLE attempt (attempt_no = p_attempt_no + 1). Terminal states remove '
-'the item from pending; RETRYABLE makes it due again after backoff, or FAILED at the maximum '
-'attempt count. Any other attempt_no, or another worker, raises PO002 and writes nothing.';
+'the item from pending; RETRYABLE makes it due again after backoff, or, at the maximum attempt '
+'count since the item''s latest release, QUARANTINED (returned as the state): kept in pending, never '
+'due, until release_quarantined or fail_quarantined. Any other attempt_no, or another worker, raises '
+'PO002 and writes nothing.';
 
 REVOKE ALL ON FUNCTION payment_outbox.complete_outbox_attempt(
     uuid, integer, payment_outbox.outbox_attempt_state, text, text, text, text

@@ -112,8 +112,10 @@ BEGIN
         END IF;
     END IF;
 
-    -- 2. Every locked claim ends: its outcome appended to the ledger (RETRYABLE becomes FAILED at
-    -- the maximum attempt count); terminal ones leave pending, retried ones are due after backoff.
+    -- 2. Every locked claim ends: its outcome appended to the ledger (RETRYABLE becomes QUARANTINED
+    -- at the maximum attempt count since the item's latest release: a machine never decides FAILED
+    -- for it); terminal ones leave pending, retried ones are due after backoff, quarantined ones
+    -- stay, never due.
     IF v_locked_nos IS NOT NULL THEN
         WITH completion AS (
             SELECT
@@ -124,10 +126,18 @@ BEGIN
                 p.*,
                 p.attempt_no + 1 AS next_attempt_no,
                 CASE
-                    WHEN u.state = 'RETRYABLE' AND p.attempt_no + 1 >= payment_outbox._max_attempt_count()
-                        THEN 'FAILED'::payment_outbox.outbox_attempt_state
+                    WHEN u.state = 'RETRYABLE' AND p.attempt_no + 1 - p.attempt_base >= payment_outbox._max_attempt_count()
+                        THEN 'QUARANTINED'::payment_outbox.outbox_attempt_state
                     ELSE u.state
                 END AS next_state,
+                CASE
+                    WHEN u.state = 'RETRYABLE' AND p.attempt_no + 1 - p.attempt_base >= payment_outbox._max_attempt_count()
+                        THEN format(
+                            'retries exhausted: RETRYABLE%s at attempt %s, the maximum attempt count is %s',
+                            coalesce(' (' || u.error_code || ')', ''), p.attempt_no + 1 - p.attempt_base,
+                            payment_outbox._max_attempt_count()
+                        )
+                END AS reason,
                 clock_timestamp() AS completed_at
             FROM unnest(
                 p_outbox_ids, p_states, p_error_codes, p_error_messages, p_rail_references
@@ -139,7 +149,7 @@ BEGIN
         ended AS (
             DELETE FROM payment_outbox.payment_outbox_pending AS p
             USING completion AS c
-            WHERE p.outbox_id = c.outbox_id AND c.next_state <> 'RETRYABLE'
+            WHERE p.outbox_id = c.outbox_id AND c.next_state NOT IN ('RETRYABLE', 'QUARANTINED')
         ),
 
         retried AS (
@@ -149,22 +159,27 @@ BEGIN
                 worker_id = NULL,
                 claimed_at = NULL,
                 attempt_count = c.next_attempt_no,
-                next_attempt_at = now() + payment_outbox._retry_delay(c.next_attempt_no)
+                next_attempt_at = CASE
+                    WHEN c.reason IS NULL THEN now() + payment_outbox._retry_delay(c.next_attempt_no)
+                    ELSE 'infinity'
+                END,
+                quarantined_at = CASE WHEN c.reason IS NULL THEN NULL ELSE c.completed_at END,
+                quarantine_reason = c.reason
             FROM completion AS c
-            WHERE p.outbox_id = c.outbox_id AND c.next_state = 'RETRYABLE'
+            WHERE p.outbox_id = c.outbox_id AND c.next_state IN ('RETRYABLE', 'QUARANTINED')
         ),
 
         recorded AS (
             INSERT INTO payment_outbox.payment_outbox_attempts (
                 outbox_id, instruction_id, participant_id, sequence_id, idempotency_key, rail_type,
                 payload_sha256, item_created_at, attempt_no, state, claimed_at, completed_at, worker_id,
-                error_code, error_message, rail_reference, latency_ms
+                error_code, error_message, rail_reference, latency_ms, reason
             )
             SELECT
                 c.outbox_id, c.instruction_id, c.participant_id, c.sequence_id, c.idempotency_key,
                 c.rail_type, c.payload_sha256, c.created_at, c.next_attempt_no, c.next_state, c.claimed_at,
                 c.completed_at, c.worker_id, c.error_code, c.error_message, c.rail_reference,
-                payment_outbox._latency_ms(c.claimed_at, c.completed_at)
+                payment_outbox._latency_ms(c.claimed_at, c.completed_at), c.reason
             FROM completion AS c
         )
 
@@ -197,7 +212,7 @@ COMMENT ON FUNCTION payment_outbox.complete_outbox_attempts(
 'Ends many claims of worker p_worker_id in one call: element i of the arrays is one completion, as '
 'complete_outbox_attempt(p_outbox_ids[i], p_attempt_nos[i], p_states[i], ...) with the worker id. '
 'Returns one row per completion in the order given (item_no from 1): completed, with the ledger '
-'row''s attempt_no and state, or stale (not the current claim of this worker), which changes '
+'row''s attempt_no and state (QUARANTINED for a RETRYABLE at the maximum attempt count), or stale (not the current claim of this worker), which changes '
 'nothing. At most _max_batch_items() completions (PO018); arrays of unequal length or an outbox '
 'id given twice are PO017, a state other than DISPATCHED, FAILED or RETRYABLE PO014, a text over its '
 'limit PO015, an unknown outbox id PO003; each fails the whole call, naming the first such completion.';

@@ -13,21 +13,18 @@ SECURITY DEFINER
 SET search_path = pg_catalog, payment_outbox, pg_temp
 AS $$
 #variable_conflict use_column
--- Every SQL statement costs an executor start-up, so a new key costs one statement: it
--- registers the key, takes the participant's next sequence id and inserts the item. A repeat
--- costs a second one, the lookup of the key's item; the other paths (allocator busy, new
--- participant, bad input) are rare and may cost more.
+-- One path per case, in this order: a bad argument is refused; a known key returns its item; a
+-- new key locks its participant's allocator, then registers the key and inserts the item with
+-- the next sequence id; a key another call registered while this one waited returns that item.
 --
--- Lock order: the participant's allocator row, then the key. A call never waits for an
--- allocator while it holds a key it has just registered: otherwise a payment file holding the
--- allocator that enqueues that same key would wait for the call, and the call for the file
--- (a deadlock, 40P01).
+-- Lock order: the participant's allocator row, then the key, as enqueue_payment_outbox_batch
+-- takes them (all its allocators, then its keys): a holder of a key already holds its allocator,
+-- so a call waiting for a key never holds what the key's holder waits for (no deadlock, 40P01).
+-- A repeat takes no lock at all.
 DECLARE
-    v_payload_text text;
     v_payload_sha256 bytea;
-    v_call record;
     v_item record;
-    v_same_payload boolean;
+    v_allocator_ctid tid;
 BEGIN
     -- One cheap test for the common case; the helpers then name the first bad argument.
     IF num_nulls(
@@ -50,133 +47,85 @@ BEGIN
             USING ERRCODE = 'PO011',
                   HINT = 'Wrap the payment instruction in a JSON object.';
     END IF;
-    v_payload_text := p_payload::text;
     v_payload_sha256 := payment_outbox._payload_sha256(p_payload);
 
-    -- At most twice: when the allocator row is locked by another enqueue (or the participant is
-    -- new), the first pass registers nothing; the call then waits for the row, holding nothing
-    -- of its own, and the second pass finds the row locked by itself.
-    LOOP
-        WITH known AS MATERIALIZED (
-            SELECT k.outbox_id
-            FROM payment_outbox.payment_outbox_idempotency_keys AS k
-            WHERE k.instruction_id = p_instruction_id AND k.idempotency_key = p_idempotency_key
-        ),
+    -- A known key: its item, pending or terminal.
+    SELECT * INTO v_item FROM payment_outbox._find_outbox_item(p_instruction_id, p_idempotency_key);
 
-        -- A key not yet registered locks its participant's allocator row first, held to
-        -- commit, so ids follow commit order with no gaps and none is ever taken back. SKIP
-        -- LOCKED, because a row locked by another enqueue is waited for below; a repeat takes
-        -- no lock at all.
-        allocator AS MATERIALIZED (
-            SELECT s.ctid AS allocator_ctid
-            FROM payment_outbox.participant_outbox_sequences AS s
-            WHERE s.participant_id = p_participant_id AND NOT EXISTS (SELECT FROM known)
-            FOR NO KEY UPDATE SKIP LOCKED
-        ),
+    IF NOT FOUND THEN
+        -- A new key: wait for the participant's allocator row and lock it, held to commit, so ids
+        -- follow commit order with no gaps; a new participant's row is created first.
+        SELECT s.ctid INTO v_allocator_ctid
+        FROM payment_outbox.participant_outbox_sequences AS s
+        WHERE s.participant_id = p_participant_id
+        FOR NO KEY UPDATE;
+        IF NOT FOUND THEN
+            v_allocator_ctid := payment_outbox._lock_participant_allocator(p_participant_id);
+        END IF;
 
-        -- Creators of one key meet at the register's unique key: the first inserts; a
-        -- concurrent creator of another participant waits here for it and inserts nothing.
-        registered AS (
+        -- Creators of one key meet at the register's primary key: the first inserts, the others
+        -- wait for it there and register nothing. Only a key registered here takes the next id,
+        -- from the allocator row found by its address: this statement's snapshot is newer than
+        -- the lock, so the locked version is the one it sees, and the row is not looked up (and
+        -- its versions walked) a second time.
+        WITH registered AS (
             INSERT INTO payment_outbox.payment_outbox_idempotency_keys AS k (
                 instruction_id, idempotency_key, outbox_id
             )
-            SELECT p_instruction_id, p_idempotency_key, gen_random_uuid()
-            FROM allocator
+            VALUES (p_instruction_id, p_idempotency_key, gen_random_uuid())
             ON CONFLICT ON CONSTRAINT payment_outbox_idempotency_keys_pkey DO NOTHING
             RETURNING k.outbox_id
         ),
 
-        -- Only a key this call registered takes the next id.
         allocated AS (
             UPDATE payment_outbox.participant_outbox_sequences AS s
             SET next_sequence_id = s.next_sequence_id + 1
-            WHERE
-                EXISTS (SELECT FROM registered)
-                AND s.participant_id = p_participant_id
-                AND s.ctid = (SELECT a.allocator_ctid FROM allocator AS a)
+            WHERE s.ctid = v_allocator_ctid AND EXISTS (SELECT FROM registered)
             RETURNING s.next_sequence_id - 1 AS sequence_id
-        ),
-
-        inserted AS (
-            INSERT INTO payment_outbox.payment_outbox_pending AS p (
-                outbox_id, instruction_id, participant_id, sequence_id, idempotency_key, rail_type,
-                payload, payload_sha256
-            )
-            SELECT
-                r.outbox_id, p_instruction_id, p_participant_id, a.sequence_id, p_idempotency_key,
-                p_rail_type, p_payload, v_payload_sha256
-            FROM registered AS r, allocated AS a
-            RETURNING p.sequence_id, p.created_at
         )
-
-        SELECT
-            (SELECT kn.outbox_id FROM known AS kn) AS known_outbox_id,
-            (SELECT a.allocator_ctid FROM allocator AS a) AS allocator_ctid,
-            r.outbox_id AS registered_outbox_id,
-            i.sequence_id,
-            i.created_at
-        INTO v_call
-        FROM (VALUES (1)) AS one (n)
-        LEFT JOIN registered AS r ON TRUE
-        LEFT JOIN inserted AS i ON TRUE;
-
-        EXIT WHEN v_call.known_outbox_id IS NOT NULL OR v_call.allocator_ctid IS NOT NULL;
-        -- Another enqueue holds the participant's allocator row, or the participant is new:
-        -- wait for the row (creating it for a new participant), then try again.
-        PERFORM payment_outbox._lock_participant_allocator(p_participant_id);
-    END LOOP;
-
-    IF v_call.registered_outbox_id IS NOT NULL AND v_call.sequence_id IS NULL THEN
-        -- The allocator row was locked in a version committed after this statement's snapshot
-        -- (its previous holder committed in between), which the statement's UPDATE cannot see. A
-        -- new statement can; the lock is already this call's, so nothing here waits.
-        UPDATE payment_outbox.participant_outbox_sequences AS s
-        SET next_sequence_id = s.next_sequence_id + 1
-        WHERE s.ctid = v_call.allocator_ctid
-        RETURNING s.next_sequence_id - 1 INTO STRICT v_call.sequence_id;
 
         INSERT INTO payment_outbox.payment_outbox_pending AS p (
             outbox_id, instruction_id, participant_id, sequence_id, idempotency_key, rail_type,
             payload, payload_sha256
         )
-        VALUES (
-            v_call.registered_outbox_id, p_instruction_id, p_participant_id, v_call.sequence_id,
-            p_idempotency_key, p_rail_type, p_payload, v_payload_sha256
-        )
-        RETURNING p.created_at INTO v_call.created_at;
+        SELECT
+            r.outbox_id, p_instruction_id, p_participant_id, a.sequence_id, p_idempotency_key,
+            p_rail_type, p_payload, v_payload_sha256
+        FROM registered AS r, allocated AS a
+        RETURNING p.outbox_id, p.sequence_id, p.created_at INTO outbox_id, sequence_id, created_at;
+
+        IF FOUND THEN
+            state := 'PENDING';
+            RETURN NEXT;
+            RETURN;
+        END IF;
+
+        -- Another call registered the key while this one waited, and committed: a new statement
+        -- sees its item.
+        SELECT * INTO v_item FROM payment_outbox._find_outbox_item(p_instruction_id, p_idempotency_key);
+        IF NOT FOUND THEN
+            -- Retired by retention (PO034) or damaged (PO004): never a new item for the key.
+            PERFORM payment_outbox._reject_missing_item(p_instruction_id, p_idempotency_key);
+        END IF;
     END IF;
 
-    IF v_call.registered_outbox_id IS NOT NULL THEN
-        outbox_id := v_call.registered_outbox_id;
-        sequence_id := v_call.sequence_id;
-        created_at := v_call.created_at;
-        state := 'PENDING';
-        RETURN NEXT;
-        RETURN;
-    END IF;
-
-    -- The key was registered, by an earlier call or by a concurrent one we waited for; a new
-    -- statement sees its item, whether pending or terminal by now.
-    SELECT * INTO v_item FROM payment_outbox._find_outbox_item(p_instruction_id, p_idempotency_key);
-    IF NOT FOUND THEN
-        -- Retired by retention (PO030) or damaged (PO004): never a new item for the key.
-        PERFORM payment_outbox._reject_missing_item(p_instruction_id, p_idempotency_key);
-    END IF;
-
-    -- The payload is the item's when it is equal as jsonb. Items enqueued before the canonical
-    -- hash (tables/0012) hold sha256 of the jsonb text as it was sent, which is also matched;
-    -- a pending item still has its payload to compare with.
-    -- Two steps: an expression holding a subquery would start an executor on every repeat.
-    v_same_payload := v_item.payload_sha256 IN (v_payload_sha256, sha256(convert_to(v_payload_text, 'UTF8')));
-    IF NOT v_same_payload THEN
-        v_same_payload := EXISTS (
+    -- A repeat must match the item. Its payload matches when equal as jsonb: by the canonical
+    -- hash or, for items enqueued before it (tables/0012), by the hash of the jsonb text as it was
+    -- sent or by the pending item's payload itself. (Nested, so that the common repeat runs no
+    -- subquery: an expression holding one starts an executor.)
+    IF v_item.payload_sha256 NOT IN (v_payload_sha256, sha256(convert_to(p_payload::text, 'UTF8'))) THEN
+        IF EXISTS (
             SELECT FROM payment_outbox.payment_outbox_pending AS p
             WHERE p.outbox_id = v_item.outbox_id AND p.payload = p_payload
-        );
+        ) THEN
+            v_payload_sha256 := v_item.payload_sha256;
+        END IF;
+    ELSE
+        v_payload_sha256 := v_item.payload_sha256;
     END IF;
     PERFORM payment_outbox._require_same_item(
         p_idempotency_key, v_item.participant_id, v_item.rail_type, v_item.payload_sha256,
-        p_participant_id, p_rail_type, CASE WHEN v_same_payload THEN v_item.payload_sha256 ELSE v_payload_sha256 END
+        p_participant_id, p_rail_type, v_payload_sha256
     );
     outbox_id := v_item.outbox_id;
     sequence_id := v_item.sequence_id;

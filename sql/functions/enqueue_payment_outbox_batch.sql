@@ -83,9 +83,13 @@ BEGIN
             OR f.outbox_id IS NOT NULL AND (
                 f.participant_id <> i.participant_id
                 OR f.rail_type <> i.rail_type
-                -- The canonical hash, or for rows written before tables/0012 the jsonb text's.
+                -- Equal as jsonb, as the single call judges it: the canonical hash, or for items
+                -- written before tables/0012 the jsonb text's hash or the pending item's payload.
                 OR f.payload_sha256 NOT IN (
                     payment_outbox._payload_sha256(i.payload), sha256(convert_to(i.payload::text, 'UTF8'))
+                ) AND NOT EXISTS (
+                    SELECT FROM payment_outbox.payment_outbox_pending AS p
+                    WHERE p.outbox_id = f.outbox_id AND p.payload = i.payload
                 )
             ) AS refused_alone
         FROM item AS i
@@ -248,6 +252,9 @@ BEGIN
                     OR l.stored_rail_type <> l.rail_type
                     OR l.stored_payload_sha256 NOT IN (
                         payment_outbox._payload_sha256(l.payload), sha256(convert_to(l.payload::text, 'UTF8'))
+                    ) AND NOT EXISTS (
+                        SELECT FROM payment_outbox.payment_outbox_pending AS p
+                        WHERE p.outbox_id = l.outbox_id AND p.payload = l.payload
                     )
                 )
             INTO v_late_nos, v_late_ids, v_late_sequence_ids, v_late_created_ats, v_late_states, v_bad_no

@@ -1,4 +1,9 @@
 -- item_history(uuid): every state change of one item, in order, without its payload.
+-- tables/0013 added the actor and reason of operators' changes: a new result column, which
+-- CREATE OR REPLACE cannot add, so the function is dropped and created again in one transaction
+-- (its grants below); a caller that names its columns sees no other change.
+DROP FUNCTION IF EXISTS payment_outbox.item_history(uuid);
+
 CREATE OR REPLACE FUNCTION payment_outbox.item_history(p_outbox_id uuid)
 RETURNS TABLE (
     outbox_id uuid,
@@ -16,7 +21,9 @@ RETURNS TABLE (
     latency_ms numeric,
     error_code text,
     error_message text,
-    rail_reference text
+    rail_reference text,
+    actor text,
+    reason text
 )
 LANGUAGE plpgsql
 STABLE
@@ -51,13 +58,15 @@ BEGIN
     SELECT
         i.outbox_id, i.instruction_id, i.idempotency_key, i.participant_id, i.sequence_id, i.rail_type,
         0, 'ENQUEUED'::text, i.created_at,
-        NULL::text, NULL::timestamptz, NULL::timestamptz, NULL::numeric, NULL::text, NULL::text, NULL::text
+        NULL::text, NULL::timestamptz, NULL::timestamptz, NULL::numeric, NULL::text, NULL::text, NULL::text,
+        NULL::text, NULL::text
     FROM item AS i
     UNION ALL
     SELECT
         i.outbox_id, i.instruction_id, i.idempotency_key, i.participant_id, i.sequence_id, i.rail_type,
         a.attempt_no, a.state::text, coalesce(a.completed_at, a.claimed_at),
-        a.worker_id, a.claimed_at, a.completed_at, a.latency_ms, a.error_code, a.error_message, a.rail_reference
+        a.worker_id, a.claimed_at, a.completed_at, a.latency_ms, a.error_code, a.error_message, a.rail_reference,
+        a.actor, a.reason
     FROM item AS i
     INNER JOIN payment_outbox.payment_outbox_attempts AS a ON i.outbox_id = a.outbox_id
     ORDER BY 7;
@@ -71,8 +80,9 @@ $$;
 
 COMMENT ON FUNCTION payment_outbox.item_history(uuid) IS
 'Every state change of one item in order: attempt 0 ENQUEUED (at its creation), then each ledger '
-'row (DISPATCHING, DISPATCHED, RETRYABLE, FAILED, ZOMBIE_REQUEUE) with its worker, claim and '
-'completion times, latency, error and rail reference; changed_at is when the change happened. '
+'row (DISPATCHING, DISPATCHED, RETRYABLE, FAILED, ZOMBIE_REQUEUE, QUARANTINED, RELEASED) with its '
+'worker, claim and completion times, latency, error, rail reference, and the actor and reason of a '
+'change an operator made (or the reason of a quarantine); changed_at is when the change happened. '
 'Never the payload. PO010 for a null id, PO003 for an unknown item.';
 
 REVOKE ALL ON FUNCTION payment_outbox.item_history(uuid) FROM PUBLIC;

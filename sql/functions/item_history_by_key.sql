@@ -1,4 +1,9 @@
 -- item_history(text, text): the history of the item an (instruction_id, idempotency_key) holds.
+-- tables/0013 added the actor and reason of operators' changes: a new result column, which
+-- CREATE OR REPLACE cannot add, so the function is dropped and created again in one transaction
+-- (its grants below); a caller that names its columns sees no other change.
+DROP FUNCTION IF EXISTS payment_outbox.item_history(text, text);
+
 CREATE OR REPLACE FUNCTION payment_outbox.item_history(p_instruction_id text, p_idempotency_key text)
 RETURNS TABLE (
     outbox_id uuid,
@@ -16,7 +21,9 @@ RETURNS TABLE (
     latency_ms numeric,
     error_code text,
     error_message text,
-    rail_reference text
+    rail_reference text,
+    actor text,
+    reason text
 )
 LANGUAGE plpgsql
 STABLE

@@ -138,8 +138,9 @@ SELECT payment_outbox_proof.ok(
     'the retried item is due only after its backoff'
 );
 
--- At the maximum attempt count a RETRYABLE completion becomes FAILED, as in the single call. The
--- maximum is the operator's to set (rolled back with the proof).
+-- At the maximum attempt count a RETRYABLE completion becomes QUARANTINED, as in the single call
+-- (issue 16: retries exhausted is a person's decision, never FAILED by the package; this proof
+-- expected FAILED before). The maximum is the operator's to set (rolled back with the proof).
 SET LOCAL ROLE outbox_operator;
 SELECT max_attempt_count FROM payment_outbox.set_outbox_settings(p_max_attempt_count => 2);
 SET LOCAL ROLE outbox_executor;
@@ -162,10 +163,56 @@ SELECT payment_outbox_proof.is(
             ARRAY['RETRYABLE', 'RETRYABLE']::payment_outbox.outbox_attempt_state[]
         ) AS r
     ),
-    'completed:2:FAILED,completed:2:FAILED', 'at attempt 2 of 2, RETRYABLE becomes FAILED for every completion of the batch'
+    'completed:2:QUARANTINED,completed:2:QUARANTINED',
+    'at attempt 2 of 2, RETRYABLE becomes QUARANTINED for every completion of the batch'
 );
 SET LOCAL ROLE outbox_operator;
 SELECT max_attempt_count FROM payment_outbox.set_outbox_settings(p_max_attempt_count => 20);
+RESET ROLE;
+SELECT payment_outbox_proof.is(
+    (
+        SELECT
+            string_agg(
+                p.idempotency_key || ':' || coalesce(p.attempt_no::text, '-') || ':' || p.attempt_count || ':'
+                || (p.quarantined_at IS NOT NULL) || ':' || (p.next_attempt_at = 'infinity'),
+                ',' ORDER BY p.idempotency_key
+            )
+        FROM payment_outbox.payment_outbox_pending AS p
+    ),
+    'cmp-k1:-:2:true:true,cmp-k2:-:2:false:false,cmp-k6:-:2:true:true,cmp-k7:1:1:false:false',
+    'the quarantined items stay pending, unclaimed, quarantined and never due'
+);
+SELECT payment_outbox_proof.is(
+    (
+        SELECT count(*) FROM payment_outbox.payment_outbox_attempts AS a
+        WHERE
+            a.idempotency_key IN ('cmp-k1', 'cmp-k6') AND a.state = 'QUARANTINED' AND a.attempt_no = 2
+            AND a.reason LIKE 'retries exhausted: RETRYABLE at attempt 2, the maximum attempt count is 2'
+    ),
+    2::bigint, 'their QUARANTINED attempts are in the ledger, with the reason'
+);
+SELECT payment_outbox_proof.is(
+    (
+        SELECT count(*) FROM payment_outbox.payment_outbox_attempts AS a
+        WHERE a.idempotency_key IN ('cmp-k1', 'cmp-k6') AND a.state = 'FAILED'
+    ),
+    0::bigint, 'neither is FAILED'
+);
+-- The quarantined items leave the rest of the proof as they were: failed by an operator.
+SELECT set_config('payment_outbox.proof_quarantined', (
+    SELECT string_agg(outbox_id::text, ',') FROM claims
+    WHERE idempotency_key IN ('cmp-k1', 'cmp-k6')
+), TRUE);
+SET LOCAL ROLE outbox_operator;
+SELECT payment_outbox_proof.is(
+    (
+        SELECT string_agg(f.state || ':' || f.attempt_no, ',')
+        FROM
+            unnest(string_to_array(current_setting('payment_outbox.proof_quarantined'), ',')::uuid[]) AS q (outbox_id),
+            payment_outbox.fail_quarantined(q.outbox_id, 'rail has no such payment', 'proof') AS f
+    ),
+    'FAILED:3,FAILED:3', 'an operator fails both'
+);
 RESET ROLE;
 SELECT payment_outbox_proof.is(
     (
@@ -173,13 +220,6 @@ SELECT payment_outbox_proof.is(
         FROM payment_outbox.payment_outbox_pending AS p
     ),
     'cmp-k2,cmp-k7', 'the failed items left pending'
-);
-SELECT payment_outbox_proof.is(
-    (
-        SELECT count(*) FROM payment_outbox.payment_outbox_attempts AS a
-        WHERE a.idempotency_key IN ('cmp-k1', 'cmp-k6') AND a.state = 'FAILED' AND a.attempt_no = 2
-    ),
-    2::bigint, 'their FAILED attempts are in the ledger'
 );
 
 -- Each refusal carries one valid completion (cmp-k7 by worker-b) before the bad one, and must write

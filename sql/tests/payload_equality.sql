@@ -131,3 +131,42 @@ SELECT payment_outbox_proof.is(
     '00000000-0000-4000-8000-0000000000e4'::uuid,
     'an earlier item still pending is compared as jsonb: 7.0 and 7.00 are one payment'
 );
+
+-- A payment file judges a repeat as the single call does: the earlier items above, sent again in a
+-- file, get the same answers.
+SELECT payment_outbox_proof.is(
+    (
+        SELECT b.outbox_id
+        FROM payment_outbox.enqueue_payment_outbox_batch(
+            '[{"instruction_id": "eq-i4", "participant_id": "eq-legacy", "idempotency_key": "eq-k4",
+               "rail_type": "sepa", "payload": {"amount": 7.00}}]'
+        ) AS b
+    ),
+    '00000000-0000-4000-8000-0000000000e4'::uuid,
+    'in a payment file too, an earlier item still pending is compared as jsonb: 7.0 and 7.00 are one payment'
+);
+SELECT payment_outbox_proof.is(
+    (
+        SELECT string_agg(b.state, ' ' ORDER BY b.item_no)
+        FROM payment_outbox.enqueue_payment_outbox_batch(
+            '[{"instruction_id": "eq-i2", "participant_id": "eq-legacy", "idempotency_key": "eq-k2",
+               "rail_type": "sepa", "payload": {"amount": 5.00}},
+              {"instruction_id": "eq-i3", "participant_id": "eq-legacy", "idempotency_key": "eq-k3",
+               "rail_type": "sepa", "payload": {"amount": 5.0}}]'
+        ) AS b
+    ),
+    'DISPATCHED DISPATCHED',
+    'in a payment file, earlier terminal items match as they do in the single call'
+);
+SELECT payment_outbox_proof.throws_ok(
+    $q$SELECT * FROM payment_outbox.enqueue_payment_outbox_batch(
+        '[{"instruction_id": "eq-i3", "participant_id": "eq-legacy", "idempotency_key": "eq-k3",
+           "rail_type": "sepa", "payload": {"amount": 5.00}}]')$q$,
+    'PO001', 'in a payment file, an earlier terminal item sent with 5.0 is refused 5.00, as in the single call'
+);
+SELECT payment_outbox_proof.throws_ok(
+    $q$SELECT * FROM payment_outbox.enqueue_payment_outbox_batch(
+        '[{"instruction_id": "eq-i4", "participant_id": "eq-legacy", "idempotency_key": "eq-k4",
+           "rail_type": "sepa", "payload": {"amount": 7.01}}]')$q$,
+    'PO001', 'in a payment file, an earlier pending item refuses another amount'
+);

@@ -23,7 +23,7 @@ PLAN_CALLS = {"enqueue (new key)", "enqueue (repeated key)", "claim_outbox_batch
               "complete_outbox_attempt (DISPATCHED)", "repair_zombie_attempts (batch 100)"}
 TARGETS = {"enqueue", "dispatch_batch_1", "dispatch_batch_1_python", "dispatch_batch_10", "dispatch_batch_100",
            "dispatch_pgbench_batch_10", "dispatch_pgbench_batch_100", "file_enqueue", "file_replay",
-           "repair_growth", "duplicate_storm", "no_ledger_scan"}
+           "repair_growth", "duplicate_storm", "no_ledger_scan", "wakeup_off_cost", "wakeup_latency"}
 
 
 @pytest.mark.bench
@@ -63,6 +63,12 @@ def test_quick_bench_writes_every_measurement(server: Server, tmp_path: Path) ->
     assert [size["ledger_rows_target"] for size in results["repair"]] == [10_000, 100_000]
     for size in results["repair"]:
         assert size["ledger_rows"] >= size["ledger_rows_target"] and len(size["cycles_ms"]) == 3, size
+    wakeup = results["wakeup"]
+    assert set(wakeup["enqueue"]["median_tps"]) == {"no_trigger", "off", "on"}, wakeup
+    assert all(run["tps"] > 0 and run["failed"] == 0 for runs in wakeup["enqueue"]["runs"].values() for run in runs)
+    for mode in ("polling", "listen"):
+        run = wakeup["latency"][mode]
+        assert run["samples"] == 10 and 0 <= run["p50_ms"] <= run["p99_ms"] <= run["max_ms"], (mode, run)
     if server.cluster is not None:  # a superuser is there to LOAD auto_explain
         assert results["plans"]["captured"] and set(results["plans"]["plans"]) == PLAN_CALLS, results["plans"]
         assert all("Query Text" in plan for plan in results["plans"]["plans"].values())

@@ -26,7 +26,8 @@ from tests.helpers.support import ProofRecord, sqlstate_of
 pytestmark = pytest.mark.proof
 
 SET_SESSION_SETTING = "SELECT set_config(%s, %s, false)"
-SEED_NOTES = "SELECT old_value, new_value, note FROM payment_outbox.payment_outbox_settings_history"
+SEED_NOTES = ("SELECT old_value, new_value, note FROM payment_outbox.payment_outbox_settings_history "
+              "WHERE setting = 'max_attempt_count'")
 
 
 def history(client: Client) -> list[tuple[str, str | None, str | None, str]]:

@@ -8,11 +8,12 @@ import pytest
 from runner.harness import interleave
 from tests.conftest import Database
 from tests.helpers.support import ProofRecord
-from tests.interleavings import dispatch_specs, enqueue_specs
+from tests.interleavings import dispatch_specs, enqueue_specs, file_specs, quarantine_specs, rail_specs
 
 pytestmark = pytest.mark.proof
 
-SPECS = enqueue_specs.SPECS + dispatch_specs.SPECS
+SPECS = (enqueue_specs.SPECS + file_specs.SPECS + dispatch_specs.SPECS + quarantine_specs.SPECS
+         + rail_specs.SPECS)
 
 
 @pytest.mark.parametrize("spec", SPECS, ids=lambda spec: spec.name)

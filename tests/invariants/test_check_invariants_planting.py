@@ -57,14 +57,17 @@ def register(key: str, n: int) -> str:
             f"VALUES ('{INSTRUCTION}', '{key}', '{item_id(n)}')")
 
 
-def pending(n: int, sequence_id: int, key: str, *, attempt_count: int = 0, claimed: bool = False) -> str:
+def pending(n: int, sequence_id: int, key: str, *, attempt_count: int = 0, claimed: bool = False,
+            quarantined: bool = False, attempt_base: int = 0) -> str:
     claim = f"{attempt_count}, 'worker-p', now()" if claimed else "NULL, NULL, NULL"
+    quarantine = "'infinity', now(), 'planted'" if quarantined else "now(), NULL, NULL"
     return f"""INSERT INTO payment_outbox.payment_outbox_pending (
                    outbox_id, instruction_id, participant_id, sequence_id, idempotency_key, rail_type, payload,
-                   payload_sha256, attempt_count, attempt_no, worker_id, claimed_at)
+                   payload_sha256, attempt_count, attempt_no, worker_id, claimed_at, next_attempt_at,
+                   quarantined_at, quarantine_reason, attempt_base)
                VALUES ('{item_id(n)}', '{INSTRUCTION}', '{PARTICIPANT}', {sequence_id}, '{key}', 'sepa',
                        '{PAYLOAD}'::jsonb, sha256(convert_to('{PAYLOAD}'::jsonb::text, 'UTF8')), {attempt_count},
-                       {claim})"""
+                       {claim}, {quarantine}, {attempt_base})"""
 
 
 def attempts(n: int, sequence_id: int, key: str, *states: tuple[int, str]) -> list[str]:
@@ -129,6 +132,18 @@ PLANTS = {
         [allocator(2), register("k1", 1), pending(1, 1, "k1", attempt_count=2),
          *attempts(1, 1, "k1", *DISPATCHED_TWICE)],
         "a dispatched item still in pending"),
+    "quarantined_without_quarantined_attempt": Plant(
+        [allocator(2), register("k1", 1), pending(1, 1, "k1", attempt_count=2, quarantined=True),
+         *attempts(1, 1, "k1", (1, "DISPATCHING"), (2, "RETRYABLE"))],
+        "a quarantined pending row whose latest ledger row is RETRYABLE"),
+    "quarantined_attempt_not_held": Plant(
+        [allocator(2), register("k1", 1), pending(1, 1, "k1", attempt_count=2),
+         *attempts(1, 1, "k1", (1, "DISPATCHING"), (2, "QUARANTINED"))],
+        "a QUARANTINED latest ledger row, the pending row not quarantined"),
+    "attempt_base_not_latest_release": Plant(
+        [allocator(2), register("k1", 1), pending(1, 1, "k1", attempt_count=2, attempt_base=2),
+         *attempts(1, 1, "k1", (1, "DISPATCHING"), (2, "RETRYABLE"))],
+        "an attempt budget counted from attempt 2, which is no RELEASED row"),
     "key_without_item": Plant(
         [register("k1", 1)],
         "a registered key whose item has neither a pending nor a ledger row"),

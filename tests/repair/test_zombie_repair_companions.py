@@ -102,29 +102,50 @@ def test_terminal_items_are_never_requeued(clean_database: Database, proof: Proo
                 have={oid: zombies.ledger(url, oid) for oid in (done_id, failed_id)})
 
 
-def test_zombie_at_the_maximum_attempt_count_fails(clean_database: Database, proof: ProofRecord) -> None:
-    """Default maximum 20: attempt 19's zombie would need attempt 20, so it becomes FAILED; attempt
-    17's zombie becomes attempt 18 and is requeued."""
+def test_zombie_at_the_maximum_attempt_count_is_quarantined(clean_database: Database, proof: ProofRecord) -> None:
+    """Default maximum 20: attempt 19's zombie would need attempt 20, so it becomes QUARANTINED (its
+    payment may have gone out: never FAILED by repair; until issue 16 this proof expected FAILED);
+    attempt 17's zombie becomes attempt 18 and is requeued."""
     url = clean_database.url
     last = zombies.seed_stale_claim(url, run_id(), attempt_no=19)
     below = zombies.seed_stale_claim(url, run_id(), attempt_no=17)
     repaired = zombies.run_repair(url)
     proof.observe(stdout=repaired.lines)
-    proof.check("attempt 19's zombie: one FAILED line", want=[("zombie_failed", 20, "FAILED", last.worker_id)],
+    proof.check("attempt 19's zombie: one QUARANTINED line",
+                want=[("zombie_quarantined", 20, "QUARANTINED", last.worker_id)],
                 have=[(x["event"], x["attempt_no"], x["new_state"], x["worker_id"])
                       for x in repaired.items(last.outbox_id)])
     proof.check("attempt 17's zombie: requeued as 18", want=[("zombie_requeued", 18, "ZOMBIE_REQUEUE")],
                 have=[(x["event"], x["attempt_no"], x["new_state"]) for x in repaired.items(below.outbox_id)])
-    proof.check("summary counts one of each", want=[(1, 1)],
-                have=[(s["zombies_requeued"], s["zombies_failed"]) for s in repaired.events("repair_cycle")])
-    proof.check("the failed item's ledger ends FAILED at 20", want=(20, "FAILED"),
-                have=zombies.ledger(url, last.outbox_id)[-1][:2])
-    proof.check("only the requeued item is left in the queue", want={"queue_depth": 1, "due_now": 1, "in_flight": 0},
-                have=zombies.queue(url))
+    proof.check("summary counts one requeued, one quarantined, none failed", want=[(1, 1, 0)],
+                have=[(s["zombies_requeued"], s["zombies_quarantined"], s["zombies_failed"])
+                      for s in repaired.events("repair_cycle")])
+    proof.check("the quarantined item's ledger ends QUARANTINED at 20, with the silent worker",
+                want=(20, "QUARANTINED", last.worker_id), have=zombies.ledger(url, last.outbox_id)[-1])
+    proof.check("no FAILED row for either", want=[],
+                have=[r for oid in (last.outbox_id, below.outbox_id) for r in zombies.ledger(url, oid)
+                      if r[1] == "FAILED"])
+    proof.check("both are left in the queue: the requeued one due, the quarantined one not",
+                want={"queue_depth": 2, "due_now": 1, "in_flight": 0}, have=zombies.queue(url))
+    with Client.connect(url, Role.OPERATOR, name="operator") as client:
+        listed = [(str(q.outbox_id), q.attempt_count, q.quarantine_reason.startswith("outcome unknown: DISPATCHING "
+                                                                                       "attempt 19 had no completion"))
+                  for q in client.quarantined()]
+    proof.check("listed as quarantined, with why", want=[(last.outbox_id, 20, True)], have=listed)
+    with Client.connect(url, Role.EXECUTOR, name="claimer") as client:
+        proof.check("a claim takes only the requeued item", want=[below.outbox_id],
+                    have=[str(c.outbox_id) for c in client.claim("claimer", 10)])
     again = zombies.run_repair(url, threshold="0")
-    proof.check("a second cycle writes nothing for either", want=[], have=again.items(last.outbox_id) +
-                again.items(below.outbox_id))
-    proof.check("the failed item's ledger still ends at 20", want=20, have=len(zombies.ledger(url, last.outbox_id)))
+    proof.check("a second cycle writes nothing for the quarantined one", want=[], have=again.items(last.outbox_id))
+    proof.check("the quarantined item's ledger still ends at 20", want=20,
+                have=len(zombies.ledger(url, last.outbox_id)))
+    with Client.connect(url, Role.OPERATOR, name="operator") as client:
+        release = client.release_quarantined(last.outbox_id, reason="rail: no payment for the key", actor="alice")
+    proof.check("the operator releases it as attempt 21", want=(21, "RELEASED"),
+                have=(release.attempt_no, release.state))
+    with Client.connect(url, Role.EXECUTOR, name="claimer") as client:
+        proof.check("claimed again as attempt 22, with a fresh budget", want=[(last.outbox_id, 22)],
+                    have=[(str(c.outbox_id), c.attempt_no) for c in client.claim("claimer", 10)])
     proof.check("check_invariants() is empty", want=[], have=api.violations(url))
 
 

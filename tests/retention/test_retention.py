@@ -4,7 +4,7 @@ A partition older than the window goes only when every item created in its range
 item still in pending keeps it, and the run names the item. --dry-run changes nothing. Two runs
 at once retire each partition once. A run that crashed after the detach (or in the middle of a
 DETACH ... CONCURRENTLY) is finished by the next. A repeat of a key whose history was retired is
-refused with PO030 and creates nothing; check_invariants() stays empty throughout.
+refused with PO034 and creates nothing; check_invariants() stays empty throughout.
 """
 
 from __future__ import annotations
@@ -75,7 +75,7 @@ def test_only_fully_terminal_partitions_go(clean_database: Database, proof: Proo
     proof.check("check_invariants() is empty after", want=[], have=api.violations(url))
 
     with Client.connect(url, Role.INGEST, name="ingest") as client:
-        proof.check("a repeat of a retired key is refused with PO030", want="PO030", have=sqlstate_of(
+        proof.check("a repeat of a retired key is refused with PO034", want="PO034", have=sqlstate_of(
             lambda: client.enqueue("instr-r-feb-done", "bank-r", "r-feb-done", "sepa", {"key": "r-feb-done"})))
         again = client.enqueue("instr-r-jan-done", "bank-r", "r-jan-done", "sepa", {"key": "r-jan-done"})
     proof.check("a repeat of a key in a kept partition returns its item",
