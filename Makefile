@@ -33,8 +33,12 @@ $(INSTALLED): pyproject.toml constraints.txt
 migrate: $(INSTALLED) ## apply sql/ to DATABASE_URL (dry run: make migrate ARGS=--dry-run)
 	$(BIN)/outbox migrate $(ARGS)
 
+# Rows of the ledger converted under load (tests/migrations/test_convert_ledger_under_load.py):
+# a million under `make prove`, the test's smaller default under `make test`.
+CONVERT_LEDGER_ROWS ?= 1000000
+
 prove: $(INSTALLED) $(PG_BINARIES) ## run the database proofs (embedded PostgreSQL unless DATABASE_URL is set; PG=18 for that major)
-	$(BIN)/python -m pytest -m proof $(PYTEST_ARGS)
+	OUTBOX_CONVERT_LEDGER_ROWS=$(CONVERT_LEDGER_ROWS) $(BIN)/python -m pytest -m proof $(PYTEST_ARGS)
 
 pg-binaries: $(INSTALLED) ## fetch PostgreSQL PG's server binaries into .pg/ (make pg-binaries PG=14)
 	@test -n "$(PG)" || { echo "pg-binaries: give a major, e.g. make pg-binaries PG=18"; exit 2; }

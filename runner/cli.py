@@ -11,6 +11,7 @@ from pathlib import Path
 from runner import (
     cluster,
     db,
+    ledger_conversion,
     lockwait,
     metrics,
     migrate,
@@ -19,6 +20,7 @@ from runner import (
     rail,
     releases,
     repair,
+    retention,
     show,
     threshold,
     worker_process,
@@ -37,6 +39,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     migrate_cmd = commands.add_parser("migrate", help="apply sql/ to DATABASE_URL")
     migrate_cmd.add_argument("--dry-run", action="store_true", help="list what would be applied; change nothing")
+    migrate_cmd.add_argument("--no-convert-ledger", action="store_true",
+                             help="leave the ledger unpartitioned for now; `outbox convert-ledger` partitions it later")
     migrate_cmd.add_argument(
         "--lock-timeout", type=float, default=None, metavar="SECONDS",
         help=f"longest wait for any one lock (lock_timeout); default ${lockwait.TIMEOUT_VARIABLE}, "
@@ -82,6 +86,8 @@ def build_parser() -> argparse.ArgumentParser:
                            help="where bench.json/.txt/.png and plans.txt go "
                                 "(default: reports/bench/<UTC time>-<sha>/)")
 
+    _add_ledger_commands(commands)
+
     lint_cmd = commands.add_parser(
         "lint", help="plpgsql: plpgsql_check over every plpgsql function (DATABASE_URL optional; needs the "
                      "extension); migrations: squawk over sql/tables/ with the warnings accepted in .squawk.toml")
@@ -95,8 +101,17 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "migrate":
             policy = lockwait.resolve(args.lock_timeout, args.lock_retries)
-            migrate.migrate(db.database_url(), dry_run=args.dry_run, policy=policy)
+            migrate.migrate(db.database_url(), dry_run=args.dry_run, policy=policy,
+                            convert_ledger=not args.no_convert_ledger)
             return 0
+        if args.command == "convert-ledger":
+            policy = lockwait.resolve(args.lock_timeout, args.lock_retries)
+            ledger_conversion.convert(db.database_url(), policy=policy, ahead=args.ahead)
+            return 0
+        if args.command == "retention":
+            policy = lockwait.resolve(args.lock_timeout, args.lock_retries)
+            return retention.run(db.database_url(), retention.Options(
+                window=args.window, export_dir=args.export, dry_run=args.dry_run, ahead=args.ahead), policy=policy)
         if args.command == "evidence":
             return _evidence(args)
         if args.command == "releases":
@@ -178,6 +193,32 @@ def _port(text: str) -> int:
     if not text.isdigit() or int(text) > 65535:
         raise argparse.ArgumentTypeError(f"must be a port number 0-65535 (0: any free port), got {text!r}")
     return int(text)
+
+
+def _add_ledger_commands(commands: argparse._SubParsersAction) -> None:
+    convert_cmd = commands.add_parser(
+        "convert-ledger", help="as the package owner: partition the ledger online (outbox migrate runs it too), "
+                               "then create its monthly partitions ahead")
+    retention_cmd = commands.add_parser(
+        "retention", help="as the package owner: detach and drop (or export, then drop) every ledger partition "
+                          "older than the window whose items are all terminal; name the items that keep the others")
+    retention_cmd.add_argument("--window", required=True,
+                               help="keep partitions younger than this PostgreSQL interval, "
+                                    "e.g. '13 months' (at least 1 day)")
+    retention_cmd.add_argument("--export", type=Path, default=None, metavar="DIR",
+                               help="write each partition's rows to DIR/<partition>.csv before dropping it")
+    retention_cmd.add_argument("--dry-run", action="store_true",
+                               help="say what would be retired and what is kept; change nothing "
+                                    "(outbox_operator may run it)")
+    for cmd in (convert_cmd, retention_cmd):
+        cmd.add_argument("--ahead", default=ledger_conversion.DEFAULT_AHEAD,
+                         help="create the ledger's monthly partitions this far ahead (default: 3 months)")
+        cmd.add_argument("--lock-timeout", type=float, default=None,
+                         help=f"seconds a statement may wait for a lock (default {lockwait.DEFAULT_TIMEOUT_SECONDS:g}, "
+                              f"or {lockwait.TIMEOUT_VARIABLE})")
+        cmd.add_argument("--lock-retries", type=int, default=None,
+                         help=f"retries after a lock timeout (default {lockwait.DEFAULT_RETRIES}, "
+                              f"or {lockwait.RETRIES_VARIABLE})")
 
 
 def _add_repair_commands(commands: argparse._SubParsersAction) -> None:

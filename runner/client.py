@@ -235,6 +235,53 @@ class KeyConflict:
 
 
 @dataclass(frozen=True)
+class PartitionCreated:
+    """A ledger partition ensure_attempt_partitions created."""
+
+    partition_name: str
+    range_from: datetime
+    range_to: datetime
+
+
+@dataclass(frozen=True)
+class RetentionVerdict:
+    """What retention does with one ledger partition older than the window: retire, keep or finish."""
+
+    partition_name: str
+    range_from: datetime | None
+    range_to: datetime
+    action: str
+    unfinished_items: int
+    unfinished_outbox_ids: list[UUID] | None
+
+
+@dataclass(frozen=True)
+class RetirementBegun:
+    items: int
+    attempts: int
+
+
+@dataclass(frozen=True)
+class Retired:
+    retired: None
+
+
+@dataclass(frozen=True)
+class AttemptPartition:
+    """A row of payment_outbox_attempt_partitions."""
+
+    partition_name: str
+    range_from: datetime | None
+    range_to: datetime
+    state: str
+    items: int | None
+    attempts: int | None
+    exported_to: str | None
+    retired_at: datetime | None
+    retired_by: str | None
+
+
+@dataclass(frozen=True)
 class RailChange:
     """What pause_rail or resume_rail did: the rail's state after the call and before it, the
     items whose paused flag it set or cleared."""
@@ -417,6 +464,26 @@ class Client:
         """payment_outbox_key_conflicts (outbox_auditor): empty unless an upgrade across
         tables/0006 under load left a key held by two items."""
         return self._all(KeyConflict, "key_conflicts")
+
+    def ensure_partitions(self, ahead: str) -> list[PartitionCreated]:
+        """ensure_attempt_partitions (outbox_operator): the months up to `ahead` ahead that were missing."""
+        return self._all(PartitionCreated, "ensure_partitions", ahead=ahead)
+
+    def retention_plan(self, window: str) -> list[RetentionVerdict]:
+        """attempt_partition_retention (outbox_operator): PO031 for a window under a day."""
+        return self._all(RetentionVerdict, "retention_plan", retention_window=window)
+
+    def begin_retirement(self, partition_name: str) -> RetirementBegun:
+        """_begin_partition_retirement (the owner): PO033 when an item of the partition is unfinished."""
+        return self._one(RetirementBegun, "begin_retirement", partition_name=partition_name)
+
+    def retire_partition(self, partition_name: str, exported_to: str | None) -> None:
+        """_retire_partition (the owner): drops the detached partition, records it retired."""
+        self._one(Retired, "retire_partition", partition_name=partition_name, exported_to=exported_to)
+
+    def attempt_partitions(self) -> list[AttemptPartition]:
+        """payment_outbox_attempt_partitions (outbox_operator, outbox_auditor)."""
+        return self._all(AttemptPartition, "attempt_partitions")
 
     def pause_rail(self, rail_type: str, reason: str, actor: str) -> RailChange:
         """pause_rail (outbox_operator): idempotent; PO010/PO015 for a bad argument."""

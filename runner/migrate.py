@@ -8,7 +8,9 @@ is preceded by the locks sql/tables/locks.toml declares for it. Every statement 
 short lock_timeout; a run that times out (or is chosen as a deadlock victim) rolls back entirely
 and starts again after a backoff, saying what it waited for, and gives up after the last retry.
 The whole run holds a session advisory lock, so two runs at once apply every file once and both
-succeed.
+succeed. After the run, the ledger is converted to a partitioned table if it is not one yet,
+step by step outside any one transaction, under a lock of its own (runner/ledger_conversion.py),
+and its monthly partitions ahead are created.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
-from runner import db, lockwait, package
+from runner import db, ledger_conversion, lockwait, package
 
 # pg_advisory_lock key: the first 8 bytes of sha256('payment_outbox.migrate'), as a signed bigint.
 LOCK_KEY = int.from_bytes(hashlib.sha256(b"payment_outbox.migrate").digest()[:8], "big", signed=True)
@@ -157,8 +159,11 @@ def plan(conn: psycopg.Connection, files: list[SqlFile], roles: tuple[str, ...],
 
 
 def migrate(url: str, *, dry_run: bool = False, say: Callable[[str], None] = print,
-            root: Path | None = None, policy: lockwait.LockPolicy | None = None) -> Plan:
-    """Apply what is not applied yet. Returns the plan that was (or, dry, would be) applied."""
+            root: Path | None = None, policy: lockwait.LockPolicy | None = None,
+            convert_ledger: bool = True) -> Plan:
+    """Apply what is not applied yet, then (unless `convert_ledger` is False: `outbox
+    convert-ledger` does it later) partition the ledger if it is not yet. Returns the plan that
+    was (or, dry, would be) applied."""
     root = root or package.sql_root()
     files = package_files(root)
     roles = package.runtime_roles(root)
@@ -169,16 +174,23 @@ def migrate(url: str, *, dry_run: bool = False, say: Callable[[str], None] = pri
         if dry_run:
             work = plan(conn, files, roles, locks)
             _describe(work, say, dry_run=True)
+            if convert_ledger and ledger_conversion.applies_to(root) and not ledger_conversion.is_partitioned(conn):
+                say("migrate: would then partition the ledger online (outbox convert-ledger)")
             return work
         conn.execute("SELECT pg_advisory_lock(%s)", (LOCK_KEY,))
         conn.commit()
         try:
             with lockwait.Watch(url, conn.info.backend_pid) as watch:
-                return _apply_retrying(conn, files, locks, roles_file(root), roles, say, policy, watch)
+                work = _apply_retrying(conn, files, locks, roles_file(root), roles, say, policy, watch)
         finally:
             conn.rollback()
             conn.execute("SELECT pg_advisory_unlock(%s)", (LOCK_KEY,))
             conn.commit()
+    # After the lock: a second run waiting for it inside a statement holds a snapshot, which the
+    # conversion's CREATE INDEX CONCURRENTLY would wait for. The conversion has its own lock.
+    if convert_ledger and ledger_conversion.applies_to(root):
+        ledger_conversion.convert(url, say=say, root=root, policy=policy)
+    return work
 
 
 def _apply_retrying(conn: psycopg.Connection, files: list[SqlFile], locks: dict[str, list[sql.Composed]],

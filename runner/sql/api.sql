@@ -231,6 +231,51 @@ SELECT
 FROM payment_outbox.payment_outbox_key_conflicts
 ORDER BY instruction_id, idempotency_key, registered, outbox_id;
 
+-- name: ensure_partitions
+-- Creates the ledger's missing monthly partitions up to `ahead` ahead (outbox_operator).
+SELECT
+    partition_name,
+    range_from,
+    range_to
+FROM payment_outbox.ensure_attempt_partitions(%(ahead)s::interval);
+
+-- name: retention_plan
+-- What retention would do with each ledger partition older than the window (outbox_operator).
+SELECT
+    partition_name,
+    range_from,
+    range_to,
+    action,
+    unfinished_items,
+    unfinished_outbox_ids
+FROM payment_outbox.attempt_partition_retention(%(retention_window)s::interval);
+
+-- name: begin_retirement
+-- Retention's first step on a partition: every item terminal, items recorded, marked detaching (the owner).
+SELECT
+    items,
+    attempts
+FROM payment_outbox._begin_partition_retirement(%(partition_name)s);
+
+-- name: retire_partition
+-- Retention's last step on a detached partition: dropped and recorded retired (the owner).
+SELECT payment_outbox._retire_partition(%(partition_name)s, %(exported_to)s) AS retired;
+
+-- name: attempt_partitions
+-- The ledger's partitions, present and retired, oldest first (outbox_operator, outbox_auditor).
+SELECT
+    partition_name,
+    range_from,
+    range_to,
+    state,
+    items,
+    attempts,
+    exported_to,
+    retired_at,
+    retired_by
+FROM payment_outbox.payment_outbox_attempt_partitions
+ORDER BY range_to, partition_name;
+
 -- name: quarantine_list
 -- Every QUARANTINED item, oldest quarantine first (outbox_operator, outbox_readonly).
 SELECT

@@ -63,10 +63,7 @@ BEGIN
             SELECT FROM payment_outbox.payment_outbox_idempotency_keys AS k
             WHERE k.instruction_id = p_item ->> 'instruction_id' AND k.idempotency_key = p_item ->> 'idempotency_key'
         ) THEN
-            RAISE EXCEPTION 'idempotency key % of instruction % is registered, but its item is neither pending nor terminal',
-                p_item ->> 'idempotency_key', p_item ->> 'instruction_id'
-                USING ERRCODE = 'PO004',
-                      HINT = 'check_invariants() names the item; the key cannot be reused for a new one.';
+            PERFORM payment_outbox._reject_missing_item(p_item ->> 'instruction_id', p_item ->> 'idempotency_key');
         END IF;
         RAISE EXCEPTION 'the item was refused, but no check names its fault'
             USING ERRCODE = 'XX000';

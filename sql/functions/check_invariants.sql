@@ -44,13 +44,29 @@ BEGIN ATOMIC
         GROUP BY a.outbox_id
     ),
 
+    -- Items whose partition retention retired still held their sequence ids: counted from the
+    -- record retention made of them, so a retired month is neither a gap nor a lower maximum.
     per_participant AS (
         SELECT
-            i.participant_id,
-            count(DISTINCT i.sequence_id) AS distinct_ids,
-            max(i.sequence_id) AS max_id
-        FROM items AS i
-        GROUP BY i.participant_id
+            held.participant_id,
+            sum(held.distinct_ids) AS distinct_ids,
+            max(held.max_id) AS max_id
+        FROM (
+            SELECT
+                i.participant_id,
+                count(DISTINCT i.sequence_id) AS distinct_ids,
+                max(i.sequence_id) AS max_id
+            FROM items AS i
+            GROUP BY i.participant_id
+            UNION ALL
+            SELECT
+                s.participant_id,
+                s.items AS distinct_ids,
+                s.max_sequence_id AS max_id
+            FROM payment_outbox.payment_outbox_retired_sequences AS s
+            INNER JOIN payment_outbox._retired_attempt_ranges() AS r ON s.partition_name = r.partition_name
+        ) AS held
+        GROUP BY held.participant_id
     )
 
     SELECT
@@ -228,6 +244,62 @@ BEGIN ATOMIC
             SELECT FROM payment_outbox.payment_outbox_attempts AS a
             WHERE a.outbox_id = k.outbox_id
         )
+        -- A key registered in a retired range: its item's history was retired, not lost.
+        AND NOT EXISTS (
+            SELECT FROM payment_outbox._retired_attempt_ranges() AS r
+            WHERE k.registered_at >= r.range_from AND k.registered_at < r.range_to
+        )
+    UNION ALL
+    -- The ledger has no DEFAULT partition: the claim of an item created in a month without a
+    -- partition would fail (and dispatch nothing). Named for each such pending item, and a month
+    -- ahead, while ensure_attempt_partitions() can still prevent it.
+    SELECT
+        'ledger_partition_missing' AS invariant,
+        p.outbox_id,
+        p.participant_id,
+        format(
+            'created %s, a month no ledger partition holds: run payment_outbox.ensure_attempt_partitions()',
+            p.created_at
+        ) AS detail
+    FROM payment_outbox.payment_outbox_pending AS p
+    WHERE
+        EXISTS (
+            SELECT FROM pg_catalog.pg_class AS c
+            WHERE
+                c.relnamespace = 'payment_outbox'::regnamespace
+                AND c.relname = 'payment_outbox_attempts'
+                AND c.relkind = 'p'
+        )
+        AND NOT EXISTS (
+            SELECT FROM payment_outbox.payment_outbox_attempt_partitions AS r
+            WHERE
+                r.state = 'attached'
+                AND p.created_at >= coalesce(r.range_from, '-infinity')
+                AND p.created_at < r.range_to
+        )
+    UNION ALL
+    SELECT
+        'ledger_partition_missing' AS invariant,
+        NULL::uuid AS outbox_id,
+        NULL AS participant_id,
+        format(
+            'the ledger''s partitions end at %s, within a month: run payment_outbox.ensure_attempt_partitions()',
+            coalesce(m.partitions_end::text, 'no partition')
+        ) AS detail
+    FROM (
+        SELECT max(r.range_to) AS partitions_end
+        FROM payment_outbox.payment_outbox_attempt_partitions AS r
+        WHERE r.state = 'attached'
+    ) AS m
+    WHERE
+        coalesce(m.partitions_end, '-infinity') < pg_catalog.now() + interval '1 month'
+        AND EXISTS (
+            SELECT FROM pg_catalog.pg_class AS c
+            WHERE
+                c.relnamespace = 'payment_outbox'::regnamespace
+                AND c.relname = 'payment_outbox_attempts'
+                AND c.relkind = 'p'
+        )
     UNION ALL
     SELECT
         'item_lost' AS invariant,
@@ -251,7 +323,10 @@ COMMENT ON FUNCTION payment_outbox.check_invariants() IS
 'one, terminal items still pending, quarantined items whose latest attempt is not their '
 'QUARANTINED one and QUARANTINED attempts of items not quarantined, an attempt budget not counted '
 'from the latest release, items neither pending nor terminal, registered keys whose item '
-'has no row at all. Reads the whole ledger and the key register: '
+'has no row at all (unless retention retired the range it was registered in; retired items count '
+'towards their participant''s sequence from payment_outbox_retired_sequences), and a partitioned ledger '
+'without the partition of a pending item''s month or whose partitions end within a month '
+'(ledger_partition_missing). Reads the whole ledger and the key register: '
 'run it from monitoring at a modest interval, not on every request.';
 
 REVOKE ALL ON FUNCTION payment_outbox.check_invariants() FROM PUBLIC;

@@ -104,11 +104,8 @@ BEGIN
         -- sees its item.
         SELECT * INTO v_item FROM payment_outbox._find_outbox_item(p_instruction_id, p_idempotency_key);
         IF NOT FOUND THEN
-            RAISE EXCEPTION 'idempotency key % of instruction % is registered, but its item is neither pending nor terminal',
-                p_idempotency_key, p_instruction_id
-                USING ERRCODE = 'PO004',
-                      HINT = 'The outbox is damaged: check_invariants() names the key (key_without_item or item_lost); '
-                      'the key cannot be reused for a new item.';
+            -- Retired by retention (PO034) or damaged (PO004): never a new item for the key.
+            PERFORM payment_outbox._reject_missing_item(p_instruction_id, p_idempotency_key);
         END IF;
     END IF;
 

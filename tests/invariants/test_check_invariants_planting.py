@@ -58,16 +58,16 @@ def register(key: str, n: int) -> str:
 
 
 def pending(n: int, sequence_id: int, key: str, *, attempt_count: int = 0, claimed: bool = False,
-            quarantined: bool = False, attempt_base: int = 0) -> str:
+            quarantined: bool = False, attempt_base: int = 0, created_at: str = "now()") -> str:
     claim = f"{attempt_count}, 'worker-p', now()" if claimed else "NULL, NULL, NULL"
     quarantine = "'infinity', now(), 'planted'" if quarantined else "now(), NULL, NULL"
     return f"""INSERT INTO payment_outbox.payment_outbox_pending (
                    outbox_id, instruction_id, participant_id, sequence_id, idempotency_key, rail_type, payload,
                    payload_sha256, attempt_count, attempt_no, worker_id, claimed_at, next_attempt_at,
-                   quarantined_at, quarantine_reason, attempt_base)
+                   quarantined_at, quarantine_reason, attempt_base, created_at)
                VALUES ('{item_id(n)}', '{INSTRUCTION}', '{PARTICIPANT}', {sequence_id}, '{key}', 'sepa',
                        '{PAYLOAD}'::jsonb, sha256(convert_to('{PAYLOAD}'::jsonb::text, 'UTF8')), {attempt_count},
-                       {claim}, {quarantine}, {attempt_base})"""
+                       {claim}, {quarantine}, {attempt_base}, {created_at})"""
 
 
 def attempts(n: int, sequence_id: int, key: str, *states: tuple[int, str]) -> list[str]:
@@ -150,6 +150,9 @@ PLANTS = {
     "item_lost": Plant(
         [allocator(2), register("k1", 1), *attempts(1, 1, "k1", (1, "DISPATCHING"))],
         "a claimed item that is neither pending nor terminal"),
+    "ledger_partition_missing": Plant(
+        [allocator(2), pending(1, 1, "k1", created_at="now() + interval '10 years'"), register("k1", 1)],
+        "a pending item created in a month the partitioned ledger has no partition for"),
 }
 
 

@@ -13,6 +13,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
@@ -189,9 +190,18 @@ def test_postgres_exporter_queries_run_as_runtime_roles(clean_database: Database
     proof.check("payment_outbox: one row of the current gauges", want={
         "queue_depth": 2, "due_now": 1, "in_flight": 1, "stuck_dispatching": 1},
         have={key: values.get(key) for key in ("queue_depth", "due_now", "in_flight", "stuck_dispatching")})
-    proof.check("payment_outbox_relation: one row per package table (none is partitioned here)", want=[
-        "payment_outbox_attempts", "payment_outbox_idempotency_keys", "payment_outbox_pending"],
-        have=sorted(row["table_name"] for row in rows_by_namespace["payment_outbox_relation"]))
+    with psycopg.connect(url) as owner:  # the ledger is partitioned (issue 15): one row per partition
+        ledger_leaves = sorted(row[0] for row in owner.execute(
+            "SELECT relid::regclass::text FROM pg_partition_tree('payment_outbox.payment_outbox_attempts') "
+            "WHERE isleaf"))
+    relation_rows = rows_by_namespace["payment_outbox_relation"]
+    proof.check("payment_outbox_relation: one row per leaf table: each partition of the ledger, the register, "
+                "pending", want=(ledger_leaves, ["payment_outbox_idempotency_keys"], ["payment_outbox_pending"]),
+                have=(sorted(f"payment_outbox.{r['partition_name']}" for r in relation_rows
+                             if r["table_name"] == "payment_outbox_attempts"),
+                      [r["table_name"] for r in relation_rows if r["table_name"] == "payment_outbox_idempotency_keys"],
+                      [r["table_name"] for r in relation_rows if r["table_name"] == "payment_outbox_pending"]))
+    proof.check("the ledger has several partitions", want=True, have=len(ledger_leaves) >= 4)
     proof.check("payment_outbox_vacuum_horizon: one row per source", want=[
         "prepared_transaction", "replication_slot", "session"],
         have=[row["horizon_source"] for row in rows_by_namespace["payment_outbox_vacuum_horizon"]])

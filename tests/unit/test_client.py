@@ -20,9 +20,11 @@ def test_every_named_query_is_loaded_with_its_statement() -> None:
     assert sorted(queries) == sorted(["enqueue", "enqueue_batch", "claim", "complete", "complete_batch", "repair",
                                       "list_stuck", "check_invariants", "queue_metrics", "in_flight", "ledger",
                                       "item_history", "item_history_by_key", "key_conflicts", "set_settings",
-                                      "settings_history", "complete_without_worker", "wakeup_channel",
-                                      "quarantine_list", "quarantine_release", "quarantine_fail", "pause_rail",
-                                      "resume_rail", "paused_rails", "rail_history"])
+                                      "settings_history", "complete_without_worker", "ensure_partitions",
+                                      "retention_plan", "begin_retirement", "retire_partition",
+                                      "attempt_partitions", "wakeup_channel", "quarantine_list",
+                                      "quarantine_release", "quarantine_fail", "pause_rail", "resume_rail",
+                                      "paused_rails", "rail_history"])
     assert all(text.splitlines()[0].startswith("-- ") and "SELECT" in text for text in queries.values())
 
 
