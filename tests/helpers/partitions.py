@@ -17,6 +17,7 @@ from runner.client import Client, Role
 from runner.worker import Worker
 from tests.helpers import api
 from tests.helpers.fakerail import FakeRail
+from tests.helpers.support import role_connection
 
 BACKDATE_SQL = [
     "ALTER TABLE payment_outbox.payment_outbox_idempotency_keys "
@@ -71,3 +72,25 @@ def partitions(url: str) -> dict[str, str]:
 def table_exists(url: str, name: str) -> bool:
     with psycopg.connect(url) as conn:
         return conn.execute("SELECT to_regclass(%s) IS NOT NULL", (f"payment_outbox.{name}",)).fetchone()[0]
+
+
+def legacy_partition_names(url: str) -> tuple[str, ...]:
+    """The one documented way an upgraded-and-converted catalog differs from a fresh install's
+    (docs/operations.md): the old table is the partition payment_outbox_attempts_legacy, of every
+    item created before its bound, in place of the fresh install's monthly partitions of the months
+    below the bound. Empty when the ledger was empty at conversion (the old table is dropped then)."""
+    with role_connection(url, "outbox_auditor", name="partitions/auditor") as auditor:
+        covered = [row[0] for row in auditor.execute(
+            "SELECT 'payment_outbox_attempts_' || to_char(m AT TIME ZONE 'UTC', 'YYYY_MM') "
+            "FROM payment_outbox.payment_outbox_attempt_partitions AS r, "
+            "generate_series((date_trunc('month', now() AT TIME ZONE 'UTC') - interval '1 month') "
+            "AT TIME ZONE 'UTC', "
+            "r.range_to - interval '1 month', interval '1 month') AS m "
+            "WHERE r.partition_name = 'payment_outbox_attempts_legacy'")]
+    return ("payment_outbox_attempts_legacy", *covered) if covered else ()
+
+
+def undocumented(difference: list[str], documented: tuple[str, ...]) -> list[str]:
+    """The lines of a catalog difference that name none of the documented partitions."""
+    return [line for line in difference if not any(name in line for name in documented)]
+

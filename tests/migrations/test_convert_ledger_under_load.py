@@ -30,7 +30,7 @@ from runner.db import first_row as db_row
 from runner.harness import history as history_mod
 from tests.conftest import Database, Server
 from tests.faults.test_fault_crash import drain
-from tests.helpers import api, catalog
+from tests.helpers import api, catalog, partitions
 from tests.helpers.lock_waits import waiting
 from tests.helpers.support import ProofRecord, role_connection
 from tests.helpers.upgrade import backend_of
@@ -173,17 +173,9 @@ def test_convert_a_populated_ledger_under_load(empty_database: Database, server:
 
     # Documented difference (docs/operations.md): the old table is one partition, of every item
     # created before its bound, in place of the fresh install's monthly partitions below the bound.
-    with role_connection(url, "outbox_auditor", name="convert-ledger/auditor") as auditor:
-        covered = [row[0] for row in auditor.execute(
-            "SELECT 'payment_outbox_attempts_' || to_char(m AT TIME ZONE 'UTC', 'YYYY_MM') "
-            "FROM payment_outbox.payment_outbox_attempt_partitions AS r, "
-            "generate_series((date_trunc('month', now() AT TIME ZONE 'UTC') - interval '1 month') "
-            "AT TIME ZONE 'UTC', "
-            "r.range_to - interval '1 month', interval '1 month') AS m "
-            "WHERE r.partition_name = 'payment_outbox_attempts_legacy'")]
+    documented = partitions.legacy_partition_names(url)
     fresh = catalog_after(server, [CURRENT])
     different = catalog.difference(catalog.snapshot(url), fresh)
-    documented = ("payment_outbox_attempts_legacy", *covered)
-    proof.observe(catalog_difference=different, months_the_old_table_covers=covered)
+    proof.observe(catalog_difference=different, months_the_old_table_covers=list(documented[1:]))
     proof.check("the catalog is a fresh install's but for the old table as the partition of the months before "
-                "its bound", want=[], have=[d for d in different if not any(name in d for name in documented)])
+                "its bound", want=[], have=partitions.undocumented(different, documented))
