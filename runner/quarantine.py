@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict
 from datetime import datetime
 from typing import Any
-from uuid import UUID
 
 from runner.client import Client, Decision, QuarantinedItem, Role
+from runner.json_lines import as_json_lines
 from runner.show import outbox_id
 
 COLUMNS = ("outbox_id", "instruction_id", "idempotency_key", "rail_type", "attempt_count", "quarantined_at",
@@ -35,7 +33,7 @@ def fail(url: str | None, ident: str, *, reason: str, actor: str) -> Decision:
 
 def as_json(rows: list[QuarantinedItem]) -> str:
     """One JSON object per item, one per line, with stable field names."""
-    return "".join(json.dumps({k: _plain(v) for k, v in asdict(row).items()}, sort_keys=True) + "\n" for row in rows)
+    return as_json_lines(rows)
 
 
 def table(rows: list[QuarantinedItem]) -> str:
@@ -57,10 +55,3 @@ def _cell(value: Any) -> str:
         return value.isoformat(timespec="seconds")
     return str(value)
 
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, UUID):
-        return str(value)
-    if isinstance(value, datetime):
-        return value.isoformat()
-    return value

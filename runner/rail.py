@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict
-from datetime import datetime
-from typing import Any
 
 from runner.client import Client, PausedRail, RailChange, Role
+from runner.json_lines import as_json_lines
 
 
 def pause(url: str | None, rail_type: str, reason: str, actor: str) -> RailChange:
@@ -35,7 +34,7 @@ def change_line(change: RailChange, action: str) -> str:
 
 def as_json(rails: list[PausedRail]) -> str:
     """One JSON object per paused rail, one per line."""
-    return "".join(json.dumps({k: _plain(v) for k, v in asdict(r).items()}, sort_keys=True) + "\n" for r in rails)
+    return as_json_lines(rails)
 
 
 def table(rails: list[PausedRail]) -> str:
@@ -48,6 +47,3 @@ def table(rails: list[PausedRail]) -> str:
         for r in rails
     )
 
-
-def _plain(value: Any) -> Any:
-    return value.isoformat() if isinstance(value, datetime) else value

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict
-from decimal import Decimal
-from typing import Any
 from uuid import UUID
 
 from runner.client import Client, HistoryRow, Role
+from runner.json_lines import as_json_lines
 
 TERMINAL = ("DISPATCHED", "FAILED")
 
@@ -31,7 +28,7 @@ def outbox_id(text: str) -> UUID:
 
 def as_json(rows: list[HistoryRow]) -> str:
     """One JSON object per change, one per line, with stable field names."""
-    return "".join(json.dumps({k: _plain(v) for k, v in asdict(row).items()}, sort_keys=True) + "\n" for row in rows)
+    return as_json_lines(rows)
 
 
 def timeline(rows: list[HistoryRow]) -> str:
@@ -76,12 +73,3 @@ def _standing(last: HistoryRow) -> str:
         "FAILED": "FAILED (terminal)" if last.actor is None else f"FAILED (terminal), by {last.actor}",
     }.get(last.state, last.state)
 
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, UUID):
-        return str(value)
-    if isinstance(value, Decimal):
-        return float(value)
-    if hasattr(value, "isoformat"):
-        return value.isoformat()
-    return value
