@@ -30,6 +30,7 @@ from runner.client import Role
 from runner.evidence import bundle as evidence
 from runner.lint import plpgsql as lint_plpgsql
 from runner.lint import squawk as lint_squawk
+from runner.schema import citus as citus_schema
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -41,6 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
     migrate_cmd.add_argument("--dry-run", action="store_true", help="list what would be applied; change nothing")
     migrate_cmd.add_argument("--no-convert-ledger", action="store_true",
                              help="leave the ledger unpartitioned for now; `outbox convert-ledger` partitions it later")
+    migrate_cmd.add_argument("--citus", action="store_true",
+                             help="on a Citus coordinator: distribute the package by participant_id (docs/scale-out.md)")
     migrate_cmd.add_argument(
         "--lock-timeout", type=float, default=None, metavar="SECONDS",
         help=f"longest wait for any one lock (lock_timeout); default ${lockwait.TIMEOUT_VARIABLE}, "
@@ -103,6 +106,8 @@ def main(argv: list[str] | None = None) -> int:
             policy = lockwait.resolve(args.lock_timeout, args.lock_retries)
             migrate.migrate(db.database_url(), dry_run=args.dry_run, policy=policy,
                             convert_ledger=not args.no_convert_ledger)
+            if not args.dry_run:
+                citus_schema.install(db.database_url(), required=args.citus)
             return 0
         if args.command == "convert-ledger":
             policy = lockwait.resolve(args.lock_timeout, args.lock_retries)
@@ -135,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     except migrate.LockWaitGaveUp as exc:
         print(f"outbox {args.command}: {exc}", file=sys.stderr)
         return 3
-    except (db.ConfigurationError, migrate.MigrationError, threshold.ThresholdError, package.PackageError,
+    except (db.ConfigurationError, migrate.MigrationError, citus_schema.CitusInstallError, threshold.ThresholdError, package.PackageError,
             cluster.ClusterError, lint_plpgsql.LintError, lint_squawk.LintError, releases.ReleaseError,
             lockwait.PolicyError) as exc:
         print(f"outbox {args.command}: {exc}", file=sys.stderr)

@@ -80,3 +80,33 @@ SELECT create_distributed_table(
     'payment_outbox.payment_outbox_idempotency_keys', 'participant_id',
     colocate_with => 'payment_outbox.participant_outbox_sequences'
 );
+
+-- Buckets: one per shard of the co-location group. A claim or a repair takes a bucket's key,
+-- a value that hashes into that shard, and Citus delegates the call to the node holding it, where
+-- it reads that shard alone (functions/claim_outbox_bucket.sql): no statement spans shards, so no
+-- SKIP LOCKED ever runs across them. Filled by _refresh_outbox_buckets() after every change of the
+-- shards (install, split); a reference table, read on every node.
+CREATE TABLE payment_outbox.payment_outbox_buckets (
+    bucket integer NOT NULL,
+    bucket_key text NOT NULL,
+    shard_index integer NOT NULL,
+    CONSTRAINT payment_outbox_buckets_pkey PRIMARY KEY (bucket),
+    CONSTRAINT payment_outbox_buckets_bucket_key_key UNIQUE (bucket_key)
+);
+
+COMMENT ON TABLE payment_outbox.payment_outbox_buckets IS
+'On Citus: the claim buckets, one per shard of the participants'' co-location group, each with a key '
+'that hashes into its shard (claim_outbox_bucket and repair_zombie_bucket take it).';
+COMMENT ON COLUMN payment_outbox.payment_outbox_buckets.bucket IS
+'0, 1, 2, ...: the bucket''s number, in shard hash order.';
+COMMENT ON COLUMN payment_outbox.payment_outbox_buckets.bucket_key IS
+'A value of the distribution column''s type that hashes into the bucket''s shard: Citus routes a call by it.';
+COMMENT ON COLUMN payment_outbox.payment_outbox_buckets.shard_index IS
+'The shard''s position in the co-location group (pg_dist_shard order).';
+COMMENT ON INDEX payment_outbox.payment_outbox_buckets_pkey IS
+'One row per bucket.';
+COMMENT ON INDEX payment_outbox.payment_outbox_buckets_bucket_key_key IS
+'A key routes to one bucket.';
+
+REVOKE ALL ON payment_outbox.payment_outbox_buckets FROM PUBLIC;
+SELECT create_reference_table('payment_outbox.payment_outbox_buckets');
