@@ -6,10 +6,10 @@ import psycopg
 import pytest
 from psycopg.types.json import Jsonb
 
+from runner import migrate
 from runner.client import Client
 from runner.clusters.citus import SHARD_COUNT, CitusCluster
 from runner.schema import citus as citus_schema
-from runner import migrate
 from tests.citus.conftest import Citus
 
 DISTRIBUTED = ("participant_outbox_sequences", "payment_outbox_pending", "payment_outbox_attempts",
@@ -27,14 +27,14 @@ DELEGATED = {
 
 def test_tables_distributed_by_participant_and_colocated(citus: Citus) -> None:
     with psycopg.connect(citus.owner_url) as conn:
-        rows = dict(conn.execute(
+        rows: dict[str, int] = dict(conn.execute(
             "SELECT logicalrelid::regclass::text, colocationid FROM pg_dist_partition "
             "WHERE partmethod = 'h' AND column_to_column_name(logicalrelid, partkey) = 'participant_id' "
             "AND logicalrelid::regclass::text LIKE 'payment_outbox.%'").fetchall())
         reference = {r[0] for r in conn.execute(
             "SELECT logicalrelid::regclass::text FROM pg_dist_partition WHERE partmethod = 'n' "
             "AND repmodel = 't'").fetchall()}
-    distributed = {name.split(".")[1]: colocation for name, colocation in rows}
+    distributed = {name.split(".")[1]: colocation for name, colocation in rows.items()}
     for table in DISTRIBUTED:
         assert table in distributed, f"{table} is not distributed by participant_id: {sorted(distributed)}"
     assert len({distributed[t] for t in DISTRIBUTED}) == 1, f"not co-located: {distributed}"

@@ -74,9 +74,10 @@ class CitusLoad:
             for i in itertools.count(n, of):
                 if i >= ITEMS:
                     return
-                value = {"instruction_id": f"instr-{i}", "idempotency_key": f"{process}/{i}",
-                         "participant_id": self.participants[i % len(self.participants)],
-                         "payload": {"n": i, "by": process}}
+                value: dict[str, Any] = {
+                    "instruction_id": f"instr-{i}", "idempotency_key": f"{process}/{i}",
+                    "participant_id": self.participants[i % len(self.participants)],
+                    "payload": {"n": i, "by": process}}
                 with self.history.operation(process, "enqueue", value) as outcome:
                     row = client.enqueue(value["instruction_id"], value["participant_id"], value["idempotency_key"],
                                          "SEPA", value["payload"])
@@ -125,7 +126,7 @@ def drain(citus: Citus, history: hist.History, rail: FakeRail, bucket_keys: list
             work_recorded(history, worker, "drain", rail, 50, abandon=False)
             if worker.last_bucket is not None:
                 continue
-            depth, due = owner.execute(
+            depth, due = owner.execute(  # type: ignore[misc]
                 "SELECT count(*), count(*) FILTER (WHERE next_attempt_at <= now()) "
                 "FROM payment_outbox.payment_outbox_pending WHERE participant_id = ANY(%s)",
                 (participants,)).fetchone()

@@ -20,7 +20,8 @@ def bucket_of(conn: psycopg.Connection, participants: list[str]) -> dict[str, in
     return dict(rows)
 
 
-def participants_per_bucket(conn: psycopg.Connection, prefix: str, per_bucket: int, buckets: int) -> dict[int, list[str]]:
+def participants_per_bucket(conn: psycopg.Connection, prefix: str, per_bucket: int,
+                            buckets: int) -> dict[int, list[str]]:
     """`per_bucket` participant names for every bucket, named prefix-0, prefix-1, ..."""
     chosen: dict[int, list[str]] = {b: [] for b in range(buckets)}
     for start in itertools.count(0, 64):
