@@ -1,0 +1,106 @@
+"""What holds on Citus: the append-only ledger on every shard, the privileges on every node, pause."""
+
+from __future__ import annotations
+
+import psycopg
+import pytest
+
+from runner.bucket_worker import BucketWorker
+from runner.client import Client
+from runner.worker import RailOutcome
+from tests.citus.conftest import LOGINS, Citus
+
+WRITES = ("INSERT", "UPDATE", "DELETE", "TRUNCATE")
+
+
+def _dispatched_item(citus: Citus, participant: str, key: str) -> None:
+    with Client.connect(citus.url("ingest"), None) as ingest:
+        ingest.enqueue(f"i-{key}", participant, key, "SEPA", {"k": key})
+    with BucketWorker.connected_to(citus.url("executor"), f"w-{key}") as worker:
+        while (items := worker.claim(50)):
+            for item in items:
+                worker.complete(item, RailOutcome("DISPATCHED"))
+
+
+def test_ledger_and_key_register_append_only_on_every_shard(citus: Citus, run_id: str) -> None:
+    """UPDATE and DELETE are PO020 for the owner on the coordinator (routed to a shard) and on the
+    worker's shard table itself: the triggers were created on every shard."""
+    participant = f"ao-{run_id}"
+    _dispatched_item(citus, participant, f"ao-{run_id}")
+    statements = [
+        "UPDATE payment_outbox.payment_outbox_attempts SET error_code = 'x' WHERE participant_id = %s",
+        "DELETE FROM payment_outbox.payment_outbox_attempts WHERE participant_id = %s",
+        "DELETE FROM payment_outbox.payment_outbox_idempotency_keys WHERE participant_id = %s",
+    ]
+    with psycopg.connect(citus.owner_url, autocommit=True) as conn:
+        for statement in statements:
+            with pytest.raises(psycopg.Error) as refused:
+                conn.execute(statement, (participant,))
+            assert refused.value.sqlstate == "PO020", statement
+        shard = conn.execute(
+            "SELECT shard_name, nodeport FROM citus_shards "
+            "WHERE table_name = 'payment_outbox.payment_outbox_attempts'::regclass "
+            "AND shardid = get_shard_id_for_distribution_column('payment_outbox.payment_outbox_attempts', %s)",
+            (participant,)).fetchone()
+        assert shard is not None
+        rows = conn.execute("SELECT count(*) FROM payment_outbox.payment_outbox_attempts WHERE participant_id = %s",
+                            (participant,)).fetchone()
+    holder = next(node for node in citus.cluster.nodes if node.port == shard[1])
+    with psycopg.connect(holder.url(), autocommit=True) as conn:
+        with pytest.raises(psycopg.Error) as refused:
+            conn.execute(f"DELETE FROM payment_outbox.{shard[0].split('.')[-1]} WHERE participant_id = %s",
+                         (participant,))
+    assert refused.value.sqlstate == "PO020"
+    with psycopg.connect(citus.owner_url) as conn:
+        after = conn.execute("SELECT count(*) FROM payment_outbox.payment_outbox_attempts WHERE participant_id = %s",
+                             (participant,)).fetchone()
+    assert rows == after and rows is not None and rows[0] == 2
+
+
+def test_runtime_roles_write_no_table_on_any_node(citus: Citus) -> None:
+    """On the coordinator and on every worker (shell tables and shards alike): no runtime role may
+    write a package table, and PUBLIC executes no package function."""
+    urls = [citus.owner_url, *(node.url() for node in citus.cluster.nodes)]
+    for url in urls:
+        with psycopg.connect(url) as conn:
+            conn.execute("SET citus.override_table_visibility = off")
+            writable = conn.execute(
+                "SELECT r.role, c.relname, w.privilege FROM pg_class AS c "
+                "CROSS JOIN unnest(%s::text[]) AS r(role) CROSS JOIN unnest(%s::text[]) AS w(privilege) "
+                "WHERE c.relnamespace = 'payment_outbox'::regnamespace AND c.relkind IN ('r', 'p') "
+                "AND has_table_privilege(r.role, c.oid, w.privilege)",
+                (list(LOGINS.values()), list(WRITES))).fetchall()
+            public = conn.execute(
+                "SELECT p.oid::regprocedure::text FROM pg_proc AS p "
+                "WHERE p.pronamespace = 'payment_outbox'::regnamespace "
+                "AND has_function_privilege('public', p.oid, 'EXECUTE') "
+                "AND EXISTS (SELECT FROM aclexplode(coalesce(p.proacl, acldefault('f', p.proowner))) AS a "
+                "            WHERE a.grantee = 0)").fetchall()
+            shards = conn.execute("SELECT count(*) FROM pg_class WHERE relnamespace = 'payment_outbox'::regnamespace "
+                                  "AND relname ~ '_[0-9]+$' AND relkind IN ('r', 'p')").fetchone()
+        assert writable == [], f"{url}: runtime roles may write: {writable[:10]}"
+        assert public == [], f"{url}: PUBLIC executes {public[:10]}"
+        if url != citus.owner_url:
+            assert shards is not None and shards[0] > 0, f"{url}: no shard seen, the check saw nothing"
+
+
+def test_paused_rail_not_claimed_then_claimed_after_resume(citus: Citus, run_id: str) -> None:
+    rail = f"RAIL-{run_id}"
+    participant = f"pause-{run_id}"
+    with Client.connect(citus.url("operator"), None) as operator:
+        operator.pause_rail(rail, "maintenance", "proof")
+        with Client.connect(citus.url("ingest"), None) as ingest:
+            ingest.enqueue(f"i-{run_id}", participant, f"k-{run_id}", rail, {"n": 1})
+        with BucketWorker.connected_to(citus.url("executor"), f"pause-{run_id}") as worker:
+            claimed = []
+            while (items := worker.claim(50)):
+                claimed += [i for i in items if i.participant_id == participant]
+                for item in items:
+                    worker.complete(item, RailOutcome("DISPATCHED"))
+            assert claimed == [], "an item of a paused rail was claimed"
+            operator.resume_rail(rail, "proof")
+            while (items := worker.claim(50)):
+                claimed += [i for i in items if i.participant_id == participant]
+                for item in items:
+                    worker.complete(item, RailOutcome("DISPATCHED"))
+    assert [i.idempotency_key for i in claimed] == [f"k-{run_id}"]
