@@ -41,7 +41,9 @@ def free_port() -> int:
 
 @dataclass
 class CitusNode(embedded.EmbeddedCluster):
-    """An embedded cluster on a TCP port of loopback, with Citus preloaded."""
+    """An embedded cluster on a TCP port of loopback, with Citus preloaded. Node-to-node
+    connections go without TLS: loopback only, and the server, started from our environment,
+    would otherwise look for a client certificate in our home directory."""
 
     port: int = 0
 
@@ -56,7 +58,7 @@ class CitusNode(embedded.EmbeddedCluster):
                 self.port = free_port()
             options = (f"-c listen_addresses={HOST} -k {self.socket_dir} -p {self.port} "
                        f"-c shared_preload_libraries=citus -c max_connections=300 "
-                       f"-c citus.shard_count={SHARD_COUNT}")
+                       f"-c citus.shard_count={SHARD_COUNT} -c citus.node_conninfo=sslmode=disable")
             try:
                 self._run([str(self.bindir / "pg_ctl"), "-D", str(self.datadir), "-w", "-t", "60",
                            "-l", str(self.workdir / "server.log"), "-o", options, "start"])

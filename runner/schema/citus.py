@@ -3,7 +3,8 @@
 After the single-node package is applied (runner/migrate.py), on a coordinator:
 1. once, on a fresh install: sql/citus/distribute.sql, in one transaction, with Citus's unsafe
    triggers enabled deliberately for it (the package's append-only and rail triggers are created
-   on every shard; each reads only its own row's shard or a reference table);
+   on every shard; each reads only its own row's shard or a reference table), then the package's
+   views and functions again (bound to the distributed tables by name);
 2. every run: sql/citus/functions/*.sql (the Citus bodies of the hot path: participant-scoped
    enqueue and completion, the bucket claim and repair), then sql/citus/delegate.sql (every
    package function on every node, the hot path delegated by participant or bucket), then the
@@ -83,6 +84,12 @@ def install(url: str, *, say: Callable[[str], None] = print, root: Path | None =
             with conn.transaction():
                 conn.execute("SET LOCAL citus.enable_unsafe_triggers = on")
                 conn.execute(_read(directory / "distribute.sql"))
+                # A reference table with a copy on the coordinator becomes that copy (a shard) under
+                # its old oid, and a new table takes its name: a SQL-standard body (BEGIN ATOMIC) or
+                # a view bound to the old oid would read the coordinator's copy alone. Re-applied,
+                # they bind to the tables by name again.
+                for path in _single_node_bodies(root):
+                    conn.execute(_read(path))
         with conn.transaction():
             for path in sorted((directory / "functions").glob("*.sql")):
                 conn.execute(_read(path))
@@ -109,6 +116,11 @@ def _require_empty(conn: psycopg.Connection) -> None:
             f"--citus: the package already holds items ({', '.join(holding)}): distributing a database in "
             f"use is not supported by this release; install on a fresh database and move participants "
             f"over (docs/scale-out.md). Nothing was changed")
+
+
+def _single_node_bodies(root: Path | None) -> list[Path]:
+    sql_root = root or package.sql_root()
+    return [path for directory in ("views", "functions") for path in sorted((sql_root / directory).glob("*.sql"))]
 
 
 def _read(path: Path) -> str:

@@ -22,7 +22,7 @@ BEGIN
             )
         ORDER BY p.oid
     LOOP
-        PERFORM create_distributed_function(v_function::text);
+        PERFORM create_distributed_function(v_function);
     END LOOP;
 END
 $functions$;

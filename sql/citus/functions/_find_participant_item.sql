@@ -13,11 +13,16 @@ RETURNS TABLE (
     created_at timestamptz,
     state text
 )
-LANGUAGE sql
+LANGUAGE plpgsql
 STABLE
--- As _find_outbox_item: inlined into its SECURITY DEFINER callers. Every table is filtered and
--- joined by participant_id, so Citus routes the whole query to the participant's shard group.
+SET search_path = pg_catalog, payment_outbox, pg_temp
+-- plpgsql, not an inlined SQL function as _find_outbox_item: Citus does not plan a parameterized
+-- SQL function over distributed tables. Every table is filtered and joined by participant_id, so
+-- Citus routes the whole query to the participant's shard group.
 AS $$
+#variable_conflict use_column
+BEGIN
+    RETURN QUERY
     SELECT
         k.outbox_id,
         k.participant_id,
@@ -41,7 +46,8 @@ AS $$
         k.participant_id = p_participant_id
         AND k.instruction_id = p_instruction_id
         AND k.idempotency_key = p_idempotency_key
-        AND (p.outbox_id IS NOT NULL OR a.outbox_id IS NOT NULL)
+        AND (p.outbox_id IS NOT NULL OR a.outbox_id IS NOT NULL);
+END;
 $$;
 
 COMMENT ON FUNCTION payment_outbox._find_participant_item(text, text, text) IS
