@@ -20,7 +20,7 @@ PG_BINARIES := pg-binaries
 endif
 
 .DEFAULT_GOAL := help
-.PHONY: help migrate prove test lint evidence clean interleavings concurrency pg-binaries citus prove-citus
+.PHONY: help migrate prove test lint evidence clean interleavings concurrency pg-binaries citus prove-citus bench-citus
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z-]+):.*## /  \1\t/' | expand -t 14
@@ -88,3 +88,6 @@ citus: $(INSTALLED) ## build and install Citus once, cached (CITUS_SOURCE=citus-
 
 prove-citus: citus ## the Citus proofs: a throwaway coordinator and two workers, the distributed install, a history-checked load
 	OUTBOX_CITUS=1 $(BIN)/python -m pytest tests/citus $(PYTEST_ARGS)
+
+bench-citus: citus ## the Citus scaling figure: enqueue and dispatch on one worker node against two, same run -> reports/bench/citus-scale.json
+	$(BIN)/python -m runner.bench.citus_scale $(ARGS)

@@ -28,9 +28,9 @@ def test_ledger_and_key_register_append_only_on_every_shard(citus: Citus, run_id
     participant = f"ao-{run_id}"
     _dispatched_item(citus, participant, f"ao-{run_id}")
     statements = [
-        "UPDATE payment_outbox.payment_outbox_attempts SET error_code = 'x' WHERE participant_id = %s",
-        "DELETE FROM payment_outbox.payment_outbox_attempts WHERE participant_id = %s",
-        "DELETE FROM payment_outbox.payment_outbox_idempotency_keys WHERE participant_id = %s",
+        "UPDATE payment_outbox.payment_outbox_attempts SET error_code = 'x' WHERE participant_id = %s::text",
+        "DELETE FROM payment_outbox.payment_outbox_attempts WHERE participant_id = %s::text",
+        "DELETE FROM payment_outbox.payment_outbox_idempotency_keys WHERE participant_id = %s::text",
     ]
     with psycopg.connect(citus.owner_url, autocommit=True) as conn:
         for statement in statements:
@@ -40,7 +40,7 @@ def test_ledger_and_key_register_append_only_on_every_shard(citus: Citus, run_id
         shard = conn.execute(
             "SELECT shard_name, nodeport FROM citus_shards "
             "WHERE table_name = 'payment_outbox.payment_outbox_attempts'::regclass "
-            "AND shardid = get_shard_id_for_distribution_column('payment_outbox.payment_outbox_attempts', %s)",
+            "AND shardid = get_shard_id_for_distribution_column('payment_outbox.payment_outbox_attempts', %s::text)",
             (participant,)).fetchone()
         assert shard is not None
         rows = conn.execute("SELECT count(*) FROM payment_outbox.payment_outbox_attempts WHERE participant_id = %s",
@@ -48,7 +48,7 @@ def test_ledger_and_key_register_append_only_on_every_shard(citus: Citus, run_id
     holder = next(node for node in citus.cluster.nodes if node.port == shard[1])
     with psycopg.connect(holder.url(), autocommit=True) as conn:
         with pytest.raises(psycopg.Error) as refused:
-            conn.execute(f"DELETE FROM payment_outbox.{shard[0].split('.')[-1]} WHERE participant_id = %s",
+            conn.execute(f"DELETE FROM payment_outbox.{shard[0].split('.')[-1]} WHERE participant_id = %s::text",
                          (participant,))
     assert refused.value.sqlstate == "PO020"
     with psycopg.connect(citus.owner_url) as conn:

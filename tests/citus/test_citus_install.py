@@ -66,7 +66,7 @@ def test_delegated_enqueue_runs_on_the_participants_node(citus: Citus, run_id: s
     with psycopg.connect(citus.owner_url) as conn:
         port = conn.execute(
             "SELECT nodeport FROM citus_shards WHERE table_name = 'payment_outbox.payment_outbox_pending'::regclass "
-            "AND shardid = get_shard_id_for_distribution_column('payment_outbox.payment_outbox_pending', %s)",
+            "AND shardid = get_shard_id_for_distribution_column('payment_outbox.payment_outbox_pending', %s::text)",
             (participant,)).fetchone()[0]
     holder = next(node for node in citus.cluster.nodes if node.port == port)
     with psycopg.connect(holder.url()) as conn:
