@@ -24,6 +24,7 @@ from runner.bucket_worker import BucketWorker
 from runner.client import Client
 from runner.harness import history as hist
 from tests.citus.conftest import Citus
+from tests.helpers.citus_buckets import participants_per_bucket
 from tests.helpers.fakerail import FakeRail
 from tests.helpers.load import rail_policy, work_recorded
 
@@ -31,10 +32,6 @@ PARTICIPANTS = 24
 ITEMS = 720  # enqueues acknowledged before the load stops
 DRAIN_SECONDS = 120
 REPORTS = Path(__file__).resolve().parents[2] / "reports" / "history"
-
-
-def _participants(run_id: str) -> list[str]:
-    return [f"load-{run_id}-{n}" for n in range(PARTICIPANTS)]
 
 
 class CitusLoad:
@@ -148,13 +145,14 @@ def terminal_attempts(citus: Citus, participants: list[str]) -> list[hist.Termin
 
 
 def test_history_checked_load_over_24_participants(citus: Citus, run_id: str) -> None:
-    participants = _participants(run_id)
     with psycopg.connect(citus.owner_url) as conn:
         bucket_keys = [b.bucket_key for b in Client(conn).buckets()]
+        chosen = participants_per_bucket(conn, f"load-{run_id}", PARTICIPANTS // len(bucket_keys), len(bucket_keys))
+        participants = [p for bucket in sorted(chosen) for p in chosen[bucket]]
         spread = conn.execute(
             "SELECT count(DISTINCT get_shard_id_for_distribution_column('payment_outbox.payment_outbox_pending', p)) "
             "FROM unnest(%s::text[]) AS p", (participants,)).fetchone()[0]
-    assert spread == len(bucket_keys), f"24 participants cover {spread} of {len(bucket_keys)} buckets"
+    assert len(participants) == PARTICIPANTS and spread == len(bucket_keys), f"{spread} of {len(bucket_keys)} buckets"
 
     history = hist.History(f"citus-load-{run_id}")
     load = CitusLoad(citus, history, participants, bucket_keys)
