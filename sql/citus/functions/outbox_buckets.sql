@@ -6,7 +6,9 @@ STABLE
 SECURITY DEFINER
 SET search_path = pg_catalog, payment_outbox, pg_temp
 BEGIN ATOMIC
-    SELECT b.bucket, b.bucket_key
+    SELECT
+        b.bucket,
+        b.bucket_key
     FROM payment_outbox.payment_outbox_buckets AS b
     ORDER BY b.bucket;
 END;
