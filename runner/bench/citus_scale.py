@@ -112,11 +112,10 @@ def measure(workers: int, items: int, clients: int, say: Callable[[str], None] =
         enqueue = _phase(cluster, _threads(ingest, clients))
         dispatch = _phase(cluster, _threads(work, clients))
         with psycopg.connect(cluster.database_url) as conn:
-            row = conn.execute("SELECT count(*) FILTER (WHERE state = 'DISPATCHED'), "
-                               "(SELECT count(*) FROM payment_outbox.payment_outbox_pending) "
-                               "FROM payment_outbox.payment_outbox_attempts").fetchone()
-        dispatched, left = row if row else (0, -1)
-    if errors or dispatched != items or left != 0:
+            dispatched = conn.execute("SELECT count(*) FROM payment_outbox.payment_outbox_attempts "
+                                      "WHERE state = 'DISPATCHED'").fetchone()
+            left = conn.execute("SELECT count(*) FROM payment_outbox.payment_outbox_pending").fetchone()
+    if errors or dispatched != (items,) or left != (0,):
         raise RuntimeError(f"{workers} worker(s): {dispatched} of {items} dispatched, {left} left; {errors[:3]}")
     result = {"worker_nodes": workers, "items": items, "clients": clients, "enqueue": enqueue, "dispatch": dispatch,
               "enqueue_per_second": round(items / enqueue["seconds"], 1),
