@@ -104,3 +104,23 @@ def test_paused_rail_not_claimed_then_claimed_after_resume(citus: Citus, run_id:
                 for item in items:
                     worker.complete(item, RailOutcome("DISPATCHED"))
     assert [i.idempotency_key for i in claimed] == [f"k-{run_id}"]
+
+
+def test_check_invariants_names_a_planted_violation(citus: Citus, run_id: str) -> None:
+    """check_invariants() on Citus reads every participant's shard group: an allocator the owner
+    moved out of step (as a DBA writing a table by hand would) is named, with its participant;
+    put back, it is not."""
+    participant = f"inv-{run_id}"
+    with Client.connect(citus.url("ingest"), None) as ingest:
+        ingest.enqueue(f"i-{run_id}", participant, f"k-{run_id}", "SEPA", {"n": 1})
+    plant = ("UPDATE payment_outbox.participant_outbox_sequences SET next_sequence_id = next_sequence_id + %s "
+             "WHERE participant_id = %s::text")
+    with psycopg.connect(citus.owner_url, autocommit=True) as owner, \
+            Client.connect(citus.url("readonly"), None) as readonly:
+        owner.execute(plant, (3, participant))
+        planted = [(v.invariant, v.participant_id) for v in readonly.check_invariants()
+                   if v.participant_id == participant]
+        owner.execute(plant, (-3, participant))
+        mended = [v for v in readonly.check_invariants() if v.participant_id == participant]
+    assert planted == [("allocator_out_of_step", participant)]
+    assert mended == []

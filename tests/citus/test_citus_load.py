@@ -5,8 +5,9 @@ workers, each covering its own third of the buckets, claim, call a fake rail and
 silent on a fixed share of first claims (zombies); a repairer requeues with threshold 0, bucket by
 bucket, each time a worker went silent. Then a drain over every bucket, and the checks: the
 history (runner/harness/history.py: 0 lost, 0 duplicated, 0 unexpected, 0 identity changes,
-0 lost completions), every participant's sequence ids 1..n without a gap, attempt numbers 1..n
-per item, one terminal attempt per item, nothing left in the queue.
+0 lost completions), check_invariants() empty, and checked directly: every participant's sequence
+ids 1..n without a gap, attempt numbers 1..n per item, one terminal attempt per item, nothing left
+in the queue.
 """
 
 from __future__ import annotations
@@ -187,6 +188,10 @@ def test_history_checked_load_over_24_participants(citus: Citus, run_id: str) ->
             "  WHERE k.participant_id = s.participant_id)", (participants,)).fetchall()
         left = conn.execute("SELECT count(*) FROM payment_outbox.payment_outbox_pending WHERE participant_id = ANY(%s)",
                             (participants,)).fetchone()[0]
+    with Client.connect(citus.url("auditor"), None) as auditor:
+        violations = [v for v in auditor.check_invariants()
+                      if v.participant_id in participants or v.participant_id is None]
+    assert violations == [], f"check_invariants(): {violations[:5]}"
     assert gaps == [], f"sequence gaps: {gaps}"
     assert items == ITEMS
     assert attempt_gaps == [], f"items whose attempts are not 1..n with one terminal: {attempt_gaps[:5]}"
