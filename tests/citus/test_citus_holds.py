@@ -124,3 +124,42 @@ def test_check_invariants_names_a_planted_violation(citus: Citus, run_id: str) -
         mended = [v for v in readonly.check_invariants() if v.participant_id == participant]
     assert planted == [("allocator_out_of_step", participant)]
     assert mended == []
+
+
+def test_quarantine_release_and_fail_from_the_coordinator(citus: Citus, run_id: str) -> None:
+    """With max_attempt_count 2, a RETRYABLE first dispatch is QUARANTINED, never claimed again;
+    the operator's release (on the coordinator, the row locked on its shard) makes it due and it is
+    dispatched; a second quarantined item is failed; deciding either again is PO030."""
+    participant = f"q-{run_id}"
+    with Client.connect(citus.url("operator"), None) as operator:
+        operator.set_settings(2)
+        try:
+            with Client.connect(citus.url("ingest"), None) as ingest:
+                for n in (1, 2):
+                    ingest.enqueue(f"i-{n}", participant, f"q-{run_id}-{n}", "SEPA", {"n": n})
+            with BucketWorker.connected_to(citus.url("executor"), f"q-{run_id}") as worker:
+                outcomes = {}
+                while (items := worker.claim(50)):
+                    for item in items:
+                        done = worker.complete(item, RailOutcome("RETRYABLE", error_code="BUSY")
+                                               if item.participant_id == participant else RailOutcome("DISPATCHED"))
+                        if item.participant_id == participant:
+                            outcomes[item.idempotency_key] = (str(item.outbox_id), done.state)
+                assert sorted(state for _, state in outcomes.values()) == ["QUARANTINED", "QUARANTINED"]
+                released_id = outcomes[f"q-{run_id}-1"][0]
+                failed_id = outcomes[f"q-{run_id}-2"][0]
+                released = operator.release_quarantined(released_id, reason="rail has none", actor="proof")
+                failed = operator.fail_quarantined(failed_id, reason="must not pay", actor="proof")
+                with pytest.raises(psycopg.Error) as again:
+                    operator.release_quarantined(failed_id, reason="again", actor="proof")
+                operator.set_settings(20)
+                redispatched = []
+                while (items := worker.claim(50)):
+                    for item in items:
+                        redispatched.append(str(item.outbox_id))
+                        worker.complete(item, RailOutcome("DISPATCHED"))
+        finally:
+            operator.set_settings(20)
+    assert (released.state, failed.state) == ("RELEASED", "FAILED")
+    assert again.value.sqlstate == "PO030"
+    assert redispatched == [released_id]
