@@ -164,7 +164,15 @@ def test_history_checked_load_over_24_participants(citus: Citus, run_id: str) ->
 
     verdict = hist.check(history, terminal_attempts(citus, participants))
     hist.write(history, verdict, REPORTS)
-    assert verdict.valid, verdict.line(history.name)
+    if not verdict.valid:
+        named = sorted({str(row[0]) for kind in ("lost", "lost_completions", "duplicated")
+                        for row in verdict.details[kind] if isinstance(row[0], str)})
+        with psycopg.connect(citus.owner_url) as conn:
+            rows = conn.execute(
+                "SELECT outbox_id, attempt_no, state::text, worker_id, claimed_at, completed_at "
+                "FROM payment_outbox.payment_outbox_attempts WHERE outbox_id = ANY(%s::uuid[]) "
+                "ORDER BY outbox_id, attempt_no", (named,)).fetchall()
+        raise AssertionError(f"{verdict.line(history.name)}; {verdict.details}; ledger rows of those items: {rows}")
     assert verdict.counts["acknowledged"] == ITEMS
 
     with psycopg.connect(citus.owner_url) as conn:

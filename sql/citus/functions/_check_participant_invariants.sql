@@ -13,6 +13,12 @@ AS $$
 -- runs as on one server. An idempotency key is scoped to its participant on Citus, so checking
 -- keys participant by participant checks them all.
 #variable_conflict use_column
+DECLARE
+    -- Read before the statement: Citus plans no SQL function over a distributed or reference table
+    -- inside a parameterized statement (this one's parameter is the participant).
+    v_retired jsonb := (
+        SELECT coalesce(jsonb_agg(to_jsonb(r)), '[]') FROM payment_outbox._retired_attempt_ranges() AS r
+    );
 BEGIN
     RETURN QUERY
     WITH items AS (
@@ -69,7 +75,7 @@ BEGIN
                 s.items AS distinct_ids,
                 s.max_sequence_id AS max_id
             FROM (SELECT * FROM payment_outbox.payment_outbox_retired_sequences WHERE participant_id = p_participant_id) AS s
-            INNER JOIN payment_outbox._retired_attempt_ranges() AS r ON s.partition_name = r.partition_name
+            INNER JOIN jsonb_to_recordset(v_retired) AS r (partition_name text, range_from timestamptz, range_to timestamptz, retired_at timestamptz) ON s.partition_name = r.partition_name
         ) AS held
         GROUP BY held.participant_id
     )
@@ -251,7 +257,7 @@ BEGIN
         )
         -- A key registered in a retired range: its item's history was retired, not lost.
         AND NOT EXISTS (
-            SELECT FROM payment_outbox._retired_attempt_ranges() AS r
+            SELECT FROM jsonb_to_recordset(v_retired) AS r (partition_name text, range_from timestamptz, range_to timestamptz, retired_at timestamptz)
             WHERE k.registered_at >= r.range_from AND k.registered_at < r.range_to
         )
     UNION ALL

@@ -21,10 +21,12 @@ BEGIN
     SELECT p.participant_id INTO v_participant
     FROM payment_outbox.payment_outbox_pending AS p
     WHERE p.outbox_id = p_outbox_id;
-    SELECT * INTO v_item
-    FROM payment_outbox.payment_outbox_pending AS p
-    WHERE p.participant_id = v_participant AND p.outbox_id = p_outbox_id AND p.quarantined_at IS NOT NULL
-    FOR UPDATE;
+    IF v_participant IS NOT NULL THEN
+        SELECT * INTO v_item
+        FROM payment_outbox.payment_outbox_pending AS p
+        WHERE p.participant_id = v_participant AND p.outbox_id = p_outbox_id AND p.quarantined_at IS NOT NULL
+        FOR UPDATE;
+    END IF;
     IF v_item.outbox_id IS NULL THEN
         IF EXISTS (SELECT FROM payment_outbox.payment_outbox_pending AS p WHERE p.outbox_id = p_outbox_id)
             OR EXISTS (SELECT FROM payment_outbox.payment_outbox_attempts AS a WHERE a.outbox_id = p_outbox_id) THEN
