@@ -428,6 +428,14 @@ class Client:
         return self._all(Repaired, "repair_bucket", bucket_key=bucket_key, threshold_seconds=threshold_seconds,
                          batch_size=batch_size)
 
+    def check_bucket_invariants(self, bucket_key: str) -> list[Violation]:
+        """On Citus: check_bucket_invariants (outbox_readonly, outbox_auditor) for one bucket."""
+        return self._all(Violation, "check_bucket_invariants", bucket_key=bucket_key)
+
+    def check_invariants_by_bucket(self) -> list[Violation]:
+        """On Citus: check_invariants() as every bucket's check_bucket_invariants, each on its node."""
+        return [v for bucket in self.buckets() for v in self.check_bucket_invariants(bucket.bucket_key)]
+
     def repair(self, threshold_seconds: int, batch_size: int = 100) -> list[Repaired]:
         """repair_zombie_attempts (outbox_repair): one batch."""
         return self._all(Repaired, "repair", threshold_seconds=threshold_seconds, batch_size=batch_size)

@@ -400,3 +400,12 @@ SELECT
     stale_seconds,
     worker_id
 FROM payment_outbox.repair_zombie_bucket(%(bucket_key)s, %(threshold_seconds)s, %(batch_size)s);
+
+-- name: check_bucket_invariants
+-- On Citus: the invariants check_invariants() checks, for one bucket, on the node holding it.
+SELECT
+    invariant,
+    outbox_id,
+    participant_id,
+    detail
+FROM payment_outbox.check_bucket_invariants(%(bucket_key)s);

@@ -47,3 +47,7 @@ SELECT create_distributed_function(
     'payment_outbox.repair_zombie_bucket(text, integer, integer)', 'p_bucket_key',
     colocate_with => 'payment_outbox.participant_outbox_sequences', force_delegation => TRUE
 );
+SELECT create_distributed_function(
+    'payment_outbox.check_bucket_invariants(text)', 'p_bucket_key',
+    colocate_with => 'payment_outbox.participant_outbox_sequences', force_delegation => TRUE
+);

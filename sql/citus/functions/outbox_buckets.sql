@@ -18,4 +18,4 @@ COMMENT ON FUNCTION payment_outbox.outbox_buckets() IS
 'repair_zombie_bucket are called with; a worker process covers the buckets it is given.';
 
 REVOKE ALL ON FUNCTION payment_outbox.outbox_buckets() FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION payment_outbox.outbox_buckets() TO outbox_executor, outbox_repair, outbox_readonly;
+GRANT EXECUTE ON FUNCTION payment_outbox.outbox_buckets() TO outbox_executor, outbox_repair, outbox_readonly, outbox_auditor;
