@@ -8,7 +8,7 @@
 -- which had no participant, gets one: an idempotency key is scoped to its participant on Citus
 -- (docs/scale-out.md says what that changes).
 
--- Nothing is moved: the runner refuses a database that holds items (PO051) before this file runs.
+-- Nothing is moved: the runner refuses a database that holds items before this file runs.
 -- squawk-ignore require-lock-timeout, require-statement-timeout
 LOCK TABLE payment_outbox.payment_outbox_idempotency_keys IN ACCESS EXCLUSIVE MODE;
 LOCK TABLE payment_outbox.payment_outbox_pending IN ACCESS EXCLUSIVE MODE;

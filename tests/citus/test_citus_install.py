@@ -105,6 +105,14 @@ def test_bad_inputs_refused_with_nothing_written(citus: Citus, run_id: str) -> N
         with pytest.raises(psycopg.Error) as other_participant:
             executor.complete_participant(f"bank-x-{run_id}", "00000000-0000-4000-8000-000000000000", 1,
                                           "DISPATCHED", worker_id="w1")
+        with pytest.raises(psycopg.Error) as not_delegated:
+            # A subquery argument: Citus does not delegate the call, which then runs on the
+            # coordinator, where no shard of the bucket is.
+            executor.conn.execute("SELECT * FROM payment_outbox.claim_outbox_bucket("
+                                  "(SELECT min(bucket_key) FROM payment_outbox.outbox_buckets()), 'w1', 10)")
+    with psycopg.connect(citus.url("readonly")) as conn:
+        with pytest.raises(psycopg.Error) as across_shards:
+            conn.execute("SELECT * FROM payment_outbox.check_invariants()")
     with psycopg.connect(citus.url("ingest")) as conn:
         with pytest.raises(psycopg.Error) as batch:
             conn.execute("SELECT * FROM payment_outbox.enqueue_payment_outbox_batch(%s)",
@@ -113,6 +121,12 @@ def test_bad_inputs_refused_with_nothing_written(citus: Citus, run_id: str) -> N
     assert no_bucket.value.sqlstate == "PO050"
     assert other_participant.value.sqlstate == "PO003"
     assert batch.value.sqlstate == "PO053"
+    assert not_delegated.value.sqlstate == "PO052"
+    assert across_shards.value.sqlstate == "PO054"
+    with psycopg.connect(citus.owner_url) as conn:
+        written = conn.execute("SELECT count(*) FROM payment_outbox.payment_outbox_attempts "
+                               "WHERE worker_id = 'w1'").fetchone()
+    assert written == (0,), "a refused call wrote a ledger row"
 
 
 def test_coordinator_without_workers_refused(citus: Citus) -> None:

@@ -21,6 +21,12 @@ BEGIN
     SELECT p.participant_id INTO v_participant
     FROM payment_outbox.payment_outbox_pending AS p
     WHERE p.outbox_id = p_outbox_id;
+    IF v_participant IS NULL THEN
+        SELECT a.participant_id INTO v_participant
+        FROM payment_outbox.payment_outbox_attempts AS a
+        WHERE a.outbox_id = p_outbox_id
+        LIMIT 1;
+    END IF;
     IF v_participant IS NOT NULL THEN
         SELECT * INTO v_item
         FROM payment_outbox.payment_outbox_pending AS p
@@ -28,8 +34,8 @@ BEGIN
         FOR UPDATE;
     END IF;
     IF v_item.outbox_id IS NULL THEN
-        IF EXISTS (SELECT FROM payment_outbox.payment_outbox_pending AS p WHERE p.outbox_id = p_outbox_id)
-            OR EXISTS (SELECT FROM payment_outbox.payment_outbox_attempts AS a WHERE a.outbox_id = p_outbox_id) THEN
+        -- The item exists (pending, in flight or terminal) when its participant was found.
+        IF v_participant IS NOT NULL THEN
             RAISE EXCEPTION 'outbox item % is not quarantined', p_outbox_id
                 USING ERRCODE = 'PO030',
                       HINT = 'It was released or failed already, or it is pending, in flight or terminal: '
