@@ -8,16 +8,17 @@ cores; `make test` and `make prove` leave them out. Each test uses participants 
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import psycopg
 import pytest
 
-from runner import migrate
 from runner.clusters.citus import CitusCluster
-from runner.schema import citus as citus_schema
 
 if os.environ.get("OUTBOX_CITUS", "") != "1":
     collect_ignore_glob = ["test_*.py"]
@@ -48,8 +49,11 @@ class Citus:
 @pytest.fixture(scope="session")
 def citus() -> Iterator[Citus]:
     with CitusCluster(workers=2) as cluster:
-        migrate.migrate(cluster.database_url, say=lambda line: None)
-        citus_schema.install(cluster.database_url, say=lambda line: None, required=True)
+        # The command a DBA runs: the single-node package, then its distribution.
+        run = subprocess.run([str(Path(sys.executable).parent / "outbox"), "migrate", "--citus"],
+                             capture_output=True, text=True, check=False,
+                             env={**os.environ, "DATABASE_URL": cluster.database_url})
+        assert run.returncode == 0, run.stdout + run.stderr
         with psycopg.connect(cluster.admin_url, autocommit=True) as conn:
             for login, role in LOGINS.items():
                 conn.execute(f"CREATE ROLE citus_{login} LOGIN IN ROLE {role}")

@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import psycopg
 import pytest
 from psycopg.types.json import Jsonb
 
-from runner import migrate
 from runner.client import Client
 from runner.clusters.citus import SHARD_COUNT, CitusCluster
 from runner.schema import citus as citus_schema
 from tests.citus.conftest import Citus
+
+OUTBOX = Path(sys.executable).parent / "outbox"
 
 DISTRIBUTED = ("participant_outbox_sequences", "payment_outbox_pending", "payment_outbox_attempts",
                "payment_outbox_idempotency_keys")
@@ -130,10 +136,13 @@ def test_bad_inputs_refused_with_nothing_written(citus: Citus, run_id: str) -> N
 
 
 def test_coordinator_without_workers_refused(citus: Citus) -> None:
-    """migrate --citus on a coordinator with no worker: a clear message, the package not distributed."""
+    """`outbox migrate --citus` on a coordinator with no worker: exit code 2, a message saying what
+to do, the single-node package installed and nothing distributed."""
     with CitusCluster(workers=0) as lonely:
-        migrate.migrate(lonely.database_url, say=lambda line: None)
-        with pytest.raises(citus_schema.CitusInstallError, match="no active worker"):
-            citus_schema.install(lonely.database_url, say=lambda line: None, required=True)
+        run = subprocess.run([str(OUTBOX), "migrate", "--citus"], capture_output=True, text=True, check=False,
+                             env={**os.environ, "DATABASE_URL": lonely.database_url})
         with psycopg.connect(lonely.database_url) as conn:
-            assert not citus_schema.is_distributed(conn)
+            distributed = citus_schema.is_distributed(conn)
+    assert run.returncode == 2, run.stdout + run.stderr
+    assert "no active worker" in run.stderr
+    assert not distributed
