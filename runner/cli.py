@@ -42,8 +42,9 @@ def build_parser() -> argparse.ArgumentParser:
     migrate_cmd.add_argument("--dry-run", action="store_true", help="list what would be applied; change nothing")
     migrate_cmd.add_argument("--no-convert-ledger", action="store_true",
                              help="leave the ledger unpartitioned for now; `outbox convert-ledger` partitions it later")
-    migrate_cmd.add_argument("--citus", action="store_true",
-                             help="on a Citus coordinator: distribute the package by participant_id (docs/scale-out.md)")
+    migrate_cmd.add_argument(
+        "--citus", action="store_true",
+        help="on a Citus coordinator: distribute the package by participant_id (docs/scale-out.md)")
     migrate_cmd.add_argument(
         "--lock-timeout", type=float, default=None, metavar="SECONDS",
         help=f"longest wait for any one lock (lock_timeout); default ${lockwait.TIMEOUT_VARIABLE}, "
@@ -140,7 +141,8 @@ def main(argv: list[str] | None = None) -> int:
     except migrate.LockWaitGaveUp as exc:
         print(f"outbox {args.command}: {exc}", file=sys.stderr)
         return 3
-    except (db.ConfigurationError, migrate.MigrationError, citus_schema.CitusInstallError, threshold.ThresholdError, package.PackageError,
+    except (db.ConfigurationError, migrate.MigrationError, citus_schema.CitusInstallError,
+            threshold.ThresholdError, package.PackageError,
             cluster.ClusterError, lint_plpgsql.LintError, lint_squawk.LintError, releases.ReleaseError,
             lockwait.PolicyError) as exc:
         print(f"outbox {args.command}: {exc}", file=sys.stderr)
@@ -297,13 +299,29 @@ def _add_worker_command(commands: argparse._SubParsersAction) -> None:
     worker_cmd.add_argument("--metrics-port", type=_port, default=None,
                             help="serve Prometheus metrics on this port (/metrics)")
     worker_cmd.add_argument("--metrics-addr", default="0.0.0.0", help="address for --metrics-port")
+    worker_cmd.add_argument("--buckets", type=_buckets, default=None, metavar="all|N,N,...",
+                            help="on Citus: claim bucket by bucket from these buckets of outbox_buckets() "
+                                 "(log in as a member of outbox_executor; docs/scale-out.md)")
+
+
+def _buckets(value: str) -> tuple[int, ...]:
+    """--buckets: 'all' (an empty tuple) or bucket numbers separated by commas."""
+    if value.strip() == "all":
+        return ()
+    try:
+        numbers = tuple(int(part) for part in value.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"want 'all' or bucket numbers like 0,1,2, got {value!r}") from None
+    if any(n < 0 for n in numbers):
+        raise argparse.ArgumentTypeError(f"bucket numbers are 0 or more, got {value!r}")
+    return numbers
 
 
 def _worker(args: argparse.Namespace) -> int:
     options = worker_process.Options(rail=args.rail, batch_size=args.batch_size, concurrency=args.concurrency,
                                      poll_interval_seconds=args.poll_interval_seconds,
                                      metrics_port=args.metrics_port, metrics_addr=args.metrics_addr,
-                                     worker_id=args.worker_id, listen=args.listen)
+                                     worker_id=args.worker_id, listen=args.listen, buckets=args.buckets)
     return worker_process.run(db.database_url(), options)
 
 

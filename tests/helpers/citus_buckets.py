@@ -6,6 +6,9 @@ import itertools
 
 import psycopg
 
+from runner.client import ClaimedItem
+from runner.worker import RailOutcome
+
 
 def bucket_of(conn: psycopg.Connection, participants: list[str]) -> dict[str, int]:
     """Each participant's bucket: the position of its shard in hash order, as outbox_buckets() numbers them."""
@@ -34,3 +37,8 @@ def participants_per_bucket(conn: psycopg.Connection, prefix: str, per_bucket: i
         if start > 100_000:
             raise RuntimeError("no participant names found for every bucket")
     raise AssertionError("unreachable")
+
+
+def dispatched_rail(item: ClaimedItem) -> RailOutcome:
+    """A rail that takes every payment: `outbox worker --rail tests.helpers.citus_buckets:dispatched_rail`."""
+    return RailOutcome("DISPATCHED", rail_reference=f"ok-{item.idempotency_key}")
