@@ -246,17 +246,42 @@ def argument_strategies(function: str, outbox_ids: list[str]) -> list[tuple[st.S
     }[function]
 
 
-def arguments(function: str, data: st.DataObject, outbox_ids: list[str]) -> tuple[Any, ...]:
-    """Every argument good, or one of them bad, or all of them drawn from both."""
+def arguments(function: str, data: st.DataObject, outbox_ids: list[str]) -> tuple[tuple[Any, ...], int]:
+    """Every argument good, or one of them bad, or all of them drawn from both; with the position
+    of the one bad argument (-1 for none, the number of arguments for all drawn from both)."""
     strategies = argument_strategies(function, outbox_ids)
     if function == "complete_outbox_attempts" and data.draw(st.integers(0, 9)) == 0:
         # Over the limit is only told once every array has one element per completion (else PO017).
         over = MAX_BATCH_ITEMS + 1
-        return "w-gen", ["00000000-0000-4000-8000-000000000000"] * over, [1] * over, ["DISPATCHED"] * over, \
-            None, None, None
+        return ("w-gen", ["00000000-0000-4000-8000-000000000000"] * over, [1] * over, ["DISPATCHED"] * over,
+                None, None, None), len(strategies)
     spoilt = data.draw(st.one_of(st.just(-1), st.integers(0, max(len(strategies) - 1, 0)), st.just(len(strategies))))
     return tuple(data.draw(bad if n == spoilt else st.one_of(good, bad) if spoilt == len(strategies) else good)
-                 for n, (good, bad) in enumerate(strategies))
+                 for n, (good, bad) in enumerate(strategies)), spoilt
+
+
+# The text arguments with a limit (LIMITS), by position, of the calls that take each one as a text:
+# one of them over its limit while every other argument is good must be PO015, whatever else the
+# call would have answered (item_history by key once answered PO003: no limit applied).
+LIMITED_ARGUMENTS = {
+    "enqueue": ("instruction_id", "participant_id", "idempotency_key", "rail_type", None),
+    "claim": ("worker_id", None),
+    "complete": (None, None, None, "error_code", "error_message", "rail_reference", "worker_id"),
+    "pause_rail": ("rail_type", "reason", "actor"),
+    "resume_rail": ("rail_type", "actor"),
+    "release_quarantined": (None, "reason", "actor"),
+    "fail_quarantined": (None, "reason", "actor"),
+    "item_history_by_key": ("instruction_id", "idempotency_key"),
+}
+
+
+def over_its_limit(function: str, args: tuple[Any, ...], spoilt: int) -> str | None:
+    """The name of the one bad argument when it is a text over its limit, else None."""
+    names = LIMITED_ARGUMENTS.get(function, ())
+    if not 0 <= spoilt < len(names) or names[spoilt] is None:
+        return None
+    value = args[spoilt]
+    return names[spoilt] if isinstance(value, str) and len(value) > LIMITS[str(names[spoilt])] else None
 
 
 @pytest.fixture
@@ -285,6 +310,7 @@ def test_every_generated_input_succeeds_or_fails_documented_writing_nothing(
     documented = documented_sqlstates()
     owner = connections[None]
     seen: dict[str, dict[str, int]] = {f.key: {} for f in functions}
+    over_limit: dict[str, dict[str, int]] = {f.key: {} for f in functions if f.key in LIMITED_ARGUMENTS}
     undocumented: list[tuple[str, str, str, str]] = []
     wrote: list[tuple[str, str, str]] = []
 
@@ -298,7 +324,7 @@ def test_every_generated_input_succeeds_or_fails_documented_writing_nothing(
         outbox_ids = [str(r[0]) for r in owner.execute(
             "SELECT outbox_id FROM payment_outbox.payment_outbox_pending "
             "ORDER BY quarantined_at IS NULL, attempt_no IS NULL, outbox_id LIMIT 5")]
-        args = arguments(function.key, data, outbox_ids)
+        args, spoilt = arguments(function.key, data, outbox_ids)
         before = owner.execute(FINGERPRINT).fetchone()
         try:
             connections[role].execute(function.sql, args).fetchall()
@@ -311,14 +337,21 @@ def test_every_generated_input_succeeds_or_fails_documented_writing_nothing(
             if owner.execute(FINGERPRINT).fetchone() != before:
                 wrote.append((function.key, outcome, shown))
         seen[function.key][outcome] = seen[function.key].get(outcome, 0) + 1
+        if role == function.role and over_its_limit(function.key, args, spoilt):
+            over_limit[function.key][outcome] = over_limit[function.key].get(outcome, 0) + 1
 
     call()
-    proof.observe(outcomes=seen, documented={k: sorted(v) for k, v in documented.items()})
+    proof.observe(outcomes=seen, over_limit=over_limit, documented={k: sorted(v) for k, v in documented.items()})
     proof.check("every failure is a SQLSTATE README documents for that function", want=[], have=undocumented[:10])
     proof.check("no failed call wrote anything", want=[], have=wrote[:10])
     proof.check("every function was called, and failed at least once", want=[],
                 have=[name for name, outcomes in seen.items()
                       if name not in ("check_invariants", "list_quarantined") and set(outcomes) <= {"ok"}])
+    proof.check("a text argument over its limit, every other argument good, is PO015",
+                want={name: ["PO015"] for name, outcomes in over_limit.items() if outcomes},
+                have={name: sorted(outcomes) for name, outcomes in over_limit.items() if outcomes})
+    proof.check("every call with a limited text argument was drawn with one over its limit", want=[],
+                have=[name for name, outcomes in over_limit.items() if not outcomes])
     proof.check("check_invariants() is empty", want=[], have=api.violations(clean_database.url))
 
 
