@@ -29,8 +29,8 @@ def measure(url: str, payments: int) -> dict[str, float]:
         # Summed over the partition tree: a partitioned ledger (tables/0016) has no storage of its
         # own, so pg_total_relation_size of its parent alone is 0; a plain table has no tree.
         sizes = {table: int(db.first_row(conn.execute(
-                     "SELECT coalesce((SELECT sum(pg_total_relation_size(relid)) FROM pg_partition_tree(%(t)s::regclass)),"
-                     " pg_total_relation_size(%(t)s::regclass))",
+                     "SELECT coalesce((SELECT sum(pg_total_relation_size(relid))"
+                     " FROM pg_partition_tree(%(t)s::regclass)), pg_total_relation_size(%(t)s::regclass))",
                      {"t": f"payment_outbox.{table}"}))[0])
                  for table in ("payment_outbox_idempotency_keys", "payment_outbox_attempts")}
     scale = 1_000_000 / payments
