@@ -12,7 +12,9 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from runner import migrate, package, releases, scratch
+from runner.clusters import scratch
+from runner.harness import releases
+from runner.schema import migrate, package
 from tests.conftest import Server
 from tests.helpers import catalog
 from tests.helpers.support import ProofRecord
