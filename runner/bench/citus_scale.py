@@ -27,13 +27,13 @@ from typing import Any
 
 import psycopg
 
-from runner import migrate
-from runner.bucket_worker import BucketWorker
 from runner.client import Client
-from runner.cluster import EmbeddedCluster
 from runner.clusters.citus import CitusCluster
+from runner.clusters.embedded import EmbeddedCluster
 from runner.schema import citus as citus_schema
+from runner.schema import migrate
 from runner.worker import RailOutcome, Worker
+from runner.worker.bucket import BucketWorker
 
 PARTICIPANTS = 24
 LOGINS = {"ingest": "outbox_ingest", "executor": "outbox_executor"}

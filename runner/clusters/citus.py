@@ -23,8 +23,7 @@ from urllib.parse import quote
 
 import psycopg
 
-from runner import cluster as embedded
-from runner.clusters import citus_build
+from runner.clusters import citus_build, embedded
 
 HOST = "127.0.0.1"
 # Small enough that distributing every package table stays quick on two cores, large enough

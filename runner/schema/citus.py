@@ -22,7 +22,8 @@ from pathlib import Path
 
 import psycopg
 
-from runner import db, package
+from runner import db
+from runner.schema import package
 
 DISTRIBUTED_TABLE = "payment_outbox.payment_outbox_pending"
 ITEM_TABLES = ("payment_outbox_pending", "payment_outbox_attempts", "payment_outbox_idempotency_keys",

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import psycopg
 
-from runner.bucket_worker import BucketWorker
 from runner.client import Client
 from runner.worker import RailOutcome
+from runner.worker.bucket import BucketWorker
 from tests.citus.conftest import Citus
 from tests.helpers.citus_buckets import participants_per_bucket
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import psycopg
 import pytest
 
-from runner.bucket_worker import BucketWorker
 from runner.client import Client
 from runner.worker import RailOutcome
+from runner.worker.bucket import BucketWorker
 from tests.citus.conftest import LOGINS, Citus
 
 WRITES = ("INSERT", "UPDATE", "DELETE", "TRUNCATE")

@@ -21,10 +21,10 @@ from typing import Any
 
 import psycopg
 
-from runner.bucket_worker import BucketWorker
 from runner.client import Client
 from runner.harness import history as hist
 from runner.worker import RailOutcome
+from runner.worker.bucket import BucketWorker
 from tests.citus.conftest import Citus
 from tests.helpers.citus_buckets import participants_per_bucket
 from tests.helpers.fakerail import FakeRail
