@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import psycopg
@@ -146,3 +147,36 @@ to do, the single-node package installed and nothing distributed."""
     assert run.returncode == 2, run.stdout + run.stderr
     assert "no active worker" in run.stderr
     assert not distributed
+
+
+def test_concurrent_creators_of_one_key_make_one_item(citus: Citus, run_id: str) -> None:
+    """Eight sessions enqueue one key of one participant at once (a barrier, then each its own
+    delegated call): one item, one sequence id, one register row; the next key gets id 2."""
+    participant, key = f"race-{run_id}", f"k-{run_id}"
+    sessions = 8
+    barrier = threading.Barrier(sessions)
+    results: list[str] = []
+    errors: list[BaseException] = []
+
+    def enqueue() -> None:
+        try:
+            with Client.connect(citus.url("ingest"), None, name="race") as client:
+                barrier.wait(timeout=60)
+                results.append(str(client.enqueue(f"i-{run_id}", participant, key, "SEPA", {"n": 1}).outbox_id))
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=enqueue) for _ in range(sessions)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    with Client.connect(citus.url("ingest"), None) as ingest:
+        following = ingest.enqueue(f"i2-{run_id}", participant, f"k2-{run_id}", "SEPA", {"n": 2})
+    with psycopg.connect(citus.owner_url) as conn:
+        registered = conn.execute("SELECT count(*) FROM payment_outbox.payment_outbox_idempotency_keys "
+                                  "WHERE participant_id = %s::text", (participant,)).fetchone()
+    assert errors == []
+    assert len(results) == sessions and len(set(results)) == 1, results
+    assert following.sequence_id == 2, "a creator that lost the race burnt a sequence id"
+    assert registered == (2,)
