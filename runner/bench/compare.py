@@ -28,10 +28,10 @@ from pathlib import Path
 from psycopg.conninfo import make_conninfo
 
 from runner import db, environment
-from runner.clusters import scratch
 from runner.bench import dispatch as bench_dispatch
 from runner.bench import file as bench_file
 from runner.bench import pgbench as bench_pgbench
+from runner.clusters import scratch
 
 SIDES = ("base", "head")
 
