@@ -32,7 +32,7 @@ SET search_path = pg_catalog, payment_outbox, pg_temp
 AS $$
 #variable_conflict use_column
 BEGIN
-    PERFORM payment_outbox._require_argument('p_outbox_id', p_outbox_id::text);
+    PERFORM payment_outbox._require_argument('outbox_id', p_outbox_id::text);
     -- The enqueue is the first change (attempt 0); its identity comes from the pending row while
     -- the item is live, from its first ledger row once it has left pending.
     RETURN QUERY

@@ -159,6 +159,14 @@ def failed_calls(history: history_mod.History) -> Counter[tuple[str, str]]:
                    for _, ended in history.completed(op) if ended["type"] != history_mod.OK)
 
 
+def differs_from(point: releases.ReleasePoint) -> set[str]:
+    """The files of the current package that a database at `point` lacks or holds in another version.
+    Empty for the newest point until a file changes after it: the load then runs across a migrate
+    that applies nothing, and the proof starts to bite with the next change of sql/."""
+    at_point = {f.name: f.sha256 for f in migrate.package_files(point.root)}
+    return {f.name for f in migrate.package_files() if at_point.get(f.name) != f.sha256}
+
+
 @pytest.mark.parametrize("point", releases.points(), ids=lambda p: f"from-{p.name}")
 def test_upgrade_under_load(point: releases.ReleasePoint, empty_database: Database,  # noqa: F811
                             proof: ProofRecord) -> None:
@@ -180,8 +188,8 @@ def test_upgrade_under_load(point: releases.ReleasePoint, empty_database: Databa
     proof.check("every thread stopped, none at an error", want=([], []), have=(still_running, load.errors))
     proof.check("migrate brought the database to the current package", want=0,
                 have=len(migrate.migrate(url, say=lambda line: None).files))
-    proof.check("the run applied the versioned files after the point", want=True,
-                have=any(f.kind == "versioned" for f in work.files))
+    proof.check("the run applied exactly what differs from the point: the versioned files after it, the views "
+                "and functions changed since", want=differs_from(point), have={f.name for f in work.files})
 
     proof.observe(drain_cycles=drain(url, history, load.rail))
     failed = failed_calls(history)
