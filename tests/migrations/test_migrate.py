@@ -96,7 +96,7 @@ def test_a_server_below_the_minimum_is_refused_before_anything_changes(empty_dat
                                                                       monkeypatch: pytest.MonkeyPatch,
                                                                       proof: ProofRecord) -> None:
     # No older server at hand: the minimum is raised above this real one, which migrate must then refuse.
-    with psycopg.connect(empty_database.url) as conn:
+    with psycopg.connect(empty_database.url) as conn:  # reads server_version_num (pg_settings) only
         version = conn.info.server_version
     monkeypatch.setattr(db, "MINIMUM_SERVER_VERSION", version + 1)
     with pytest.raises(db.UnsupportedServerError) as refused:
