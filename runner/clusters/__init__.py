@@ -1,0 +1,1 @@
+"""Throwaway clusters the runner starts for its proofs: the HA cluster (etcd, Patroni, PgBouncer)."""
