@@ -87,11 +87,13 @@ class Reconnect:
     def attempts(self) -> int:
         return self.backoff.attempt
 
-    def failed(self, exc: BaseException) -> float:
+    def failed(self, exc: BaseException, event: str = "reconnecting", **fields: Any) -> float:
+        """Logs the attempt as `event` (a component's own event name, e.g. worker_error) and
+        returns the seconds to wait before connecting again."""
         delay = self.backoff.next()
-        self.emit({"event": "reconnecting", "component": self.component, "attempt": self.backoff.attempt,
+        self.emit({"event": event, "component": self.component, **self.extra, "attempt": self.backoff.attempt,
                    "cause": cause(exc) or "error", "sqlstate": db.sqlstate(exc), "error": first_line(exc),
-                   "hosts": db.hosts(self.url), "backoff_seconds": round(delay, 3), **self.extra})
+                   "hosts": db.hosts(self.url), "backoff_seconds": round(delay, 3), **fields})
         return delay
 
     def connected(self, conn: psycopg.Connection) -> None:
