@@ -19,8 +19,10 @@ import shutil
 import signal
 import subprocess
 import tempfile
+import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -88,6 +90,7 @@ class HACluster:
     etcd_process: subprocess.Popen[bytes] | None = None
     passwords: dict[str, str] = field(default_factory=dict)
     killed: list[str] = field(default_factory=list)
+    killed_at: float = 0.0  # time.time() right after the SIGKILLs of the last kill_leader()
     _account: Any = None
 
     # --- URLs ---
@@ -184,9 +187,10 @@ class HACluster:
 
         processes.wait_for(f"a leader and a {want} streaming", healthy, START_SECONDS, log=self.logs)
 
-    def kill_leader(self) -> tuple[Node, Node]:
+    def kill_leader(self, on_killed: Callable[[], None] | None = None) -> tuple[Node, Node]:
         """SIGKILL the leader's Patroni, then its postmaster (no clean shutdown, no hand-over);
-        returns (old leader, new leader) once the other node leads and accepts writes."""
+        `on_killed` runs right after; returns (old leader, new leader) once the other node leads
+        and accepts writes."""
         old = self.leader()
         postmaster = old.postmaster_pid()
         if old.process is not None:
@@ -197,7 +201,10 @@ class HACluster:
                 os.kill(postmaster, signal.SIGKILL)
             except ProcessLookupError:
                 pass
+        self.killed_at = time.time()
         self.killed.append(old.name)
+        if on_killed is not None:
+            on_killed()
         new = next(n for n in self.nodes if n is not old)
         processes.wait_for(f"{new.name} promoted after {old.name} was killed",
                            lambda: self._role(new) == "leader" and self._writable(new), FAILOVER_SECONDS,
