@@ -1,0 +1,107 @@
+"""The asynchronous case, measured and not hidden: synchronous mode off, the same load and kill as
+tests/ha/test_failover_under_load.py.
+
+To make the loss the configuration allows actually happen, the standby's WAL receiver is stopped
+(SIGSTOP) before the kill while the ingesters go on: the leader acknowledges commits its standby
+never receives, as it does whenever a standby lags. It is resumed (SIGCONT) right after the kill so
+the standby can be promoted. Then: count what the failover lost (acknowledged enqueues, acknowledged
+completions); re-send each lost enqueue under its key (the client's rule for an answer it cannot
+trust) and show it restored; a lost DISPATCHED completion becomes a repeated rail call under the
+same key, never a second item; at most one terminal attempt per item; check_invariants() empty.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+from collections import Counter
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from runner.client import Client, Role
+from runner.clusters.ha import HACluster
+from runner.harness import history as hist
+from tests.faults.test_fault_crash import drain
+from tests.helpers import api, ha_load, ha_rail
+from tests.helpers.load import enqueue_recorded
+from tests.helpers.support import ProofRecord
+
+pytestmark = [pytest.mark.proof, pytest.mark.ha]
+UNREPLICATED_ACKS = 40  # enqueues the leader acknowledges while its standby receives nothing
+
+
+def test_asynchronous_failover_loses_acknowledged_work_and_resending_by_key_restores_it(
+        ha_async: HACluster, tmp_path: Path, proof: ProofRecord, monkeypatch: pytest.MonkeyPatch) -> None:
+    ha = ha_async
+    url = ha.url
+    stopped: list[int] = []
+
+    def stop_replication(ingesters: ha_load.Ingesters) -> None:
+        with psycopg.connect(ha.admin_url(ha.standby()), autocommit=True) as conn:
+            pid = conn.execute("SELECT pid FROM pg_stat_wal_receiver").fetchone()[0]
+        os.kill(pid, signal.SIGSTOP)
+        stopped.append(pid)
+        ingesters.wait_for(ingesters.acknowledged() + UNREPLICATED_ACKS)
+
+    def resume_replication() -> None:
+        for pid in stopped:
+            os.kill(pid, signal.SIGCONT)
+
+    urls = ha_load.Urls(ingest=url, worker=url, repair=url, owner=url)
+    outcome = ha_load.run(ha, urls, tmp_path, "ha_asynchronous_failover", before_kill=stop_replication,
+                          on_killed=resume_replication)
+    with Client.connect(url, Role.AUDITOR, name="auditor") as auditor:
+        verdict = hist.check(outcome.history, hist.read_terminal_attempts(auditor.conn))
+    acknowledged = ha_load.acknowledged_enqueues(outcome.history)
+    found = {(i.instruction_id, i.idempotency_key): (i.outbox_id, i.sequence_id) for i in ha_load.items(url)}
+    lost_keys = sorted(k for k in acknowledged if k not in found)
+    lost_completions = verdict.details["lost_completions"]
+    proof.observe(synchronous=False, history_after_failover=verdict.counts, owner_url=url,
+                  lost_acknowledged_enqueues=len(lost_keys), lost_acknowledged_completions=len(lost_completions),
+                  seconds_kill_to_promotion=round(outcome.promoted_at - outcome.killed_at, 3))
+    proof.check("the asynchronous failover lost acknowledged enqueues (what synchronous mode prevents)",
+                want=True, have=len(lost_keys) > 0)
+
+    # Re-send every lost enqueue under its key, with the arguments it was first sent with.
+    first_sent = {hist.key_of(invoked["value"]): invoked["value"] for invoked, _ in
+                  outcome.history.completed("enqueue")}
+    with Client.connect(url, Role.INGEST, name="resend") as client:
+        for key in lost_keys:
+            enqueue_recorded(outcome.history, client.conn, "resend", first_sent[key])
+    monkeypatch.setenv("OUTBOX_HA_RAIL_LOG", str(tmp_path / "rail.jsonl"))
+    monkeypatch.setenv("OUTBOX_HA_GATE", str(tmp_path / "gate"))
+    drain(url, outcome.history, ha_rail.rail)  # type: ignore[arg-type]
+    outcome.rail_calls = ha_rail.calls(str(tmp_path / "rail.jsonl"))
+
+    items = ha_load.items(url)
+    per_key = Counter((i.instruction_id, i.idempotency_key) for i in items)
+    with Client.connect(url, Role.AUDITOR, name="auditor") as auditor:
+        terminal = hist.read_terminal_attempts(auditor.conn)
+    terminal_keys = {(t.instruction_id, t.idempotency_key) for t in terminal}
+    proof.check("re-sending by key restored every lost enqueue: each key acknowledged has its item, terminal",
+                want=[], have=[k for k in acknowledged if k not in terminal_keys])
+    proof.check("one item per key, re-sent ones included", want=[], have=[k for k, n in per_key.items() if n > 1])
+    proof.check("at most one terminal attempt per item", want=[],
+                have=[i for i, n in Counter(t.outbox_id for t in terminal).items() if n > 1])
+    changed = sum(1 for k in lost_keys if found.get(k) is None)
+    by_id = {i.outbox_id: (i.instruction_id, i.idempotency_key) for i in items}
+    calls_per_key = Counter(str(c["key"]) for c in outcome.rail_calls)
+    dispatched_lost = [c for c in lost_completions
+                       if any(line.get("event") == "completed" and line["outbox_id"] == c[0] and line["state"] ==
+                              "DISPATCHED" for line in outcome.lines)]
+    lost_keys_of_completions = {line["outbox_id"]: line for line in outcome.lines if line.get("event") == "completed"}
+    repeated = {}
+    for outbox_id, _ in dispatched_lost:
+        key = by_id.get(outbox_id)
+        rail_key = next((str(c["key"]) for c in outcome.rail_calls if c["outbox_id"] == outbox_id), None)
+        repeated[outbox_id] = {"key": rail_key, "rail_calls": calls_per_key.get(rail_key or "", 0),
+                               "items_for_key": per_key.get(key, 0) if key else
+                               sum(1 for i in items if i.idempotency_key == rail_key)}
+    proof.observe(lost_dispatched_completions=repeated, acknowledged_sequence_ids_not_kept=changed,
+                  completed_lines=len(lost_keys_of_completions))
+    proof.check("each lost DISPATCHED completion became a repeated rail call under the same key, never a second "
+                "item", want=[], have=[o for o, r in repeated.items() if r["rail_calls"] < 2 or r["items_for_key"] != 1])
+    proof.check("the queue is empty", want=0, have=api.queue(url)["queue_depth"])
+    proof.check("check_invariants() is empty", want=[], have=api.violations(url))
