@@ -31,7 +31,6 @@ from runner.evidence import bundle as evidence
 from runner.lint import plpgsql as lint_plpgsql
 from runner.lint import squawk as lint_squawk
 
-
 # Commands that need a session of their own, and why: they refuse a URL through a connection
 # pooler (runner/db.py require_direct; docs/operations.md "High availability").
 SESSION_COMMANDS = {

@@ -135,11 +135,11 @@ class HACluster:
         self.passwords = {user: secrets.token_hex(16) for user in ("postgres", "replicator", OWNER_ROLE)}
         self._start_etcd()
         self.nodes = [self._node(f"node{n}") for n in (1, 2)]
-        for node in self.nodes:  # the first bootstraps, the second waits for it and clones it
-            self._start_patroni(node)
-            if node is self.nodes[0]:
-                processes.wait_for(f"{node.name} to lead", lambda n=node: self._role(n) == "leader",
-                                   START_SECONDS, log=self.logs)
+        first, second = self.nodes  # the first bootstraps, the second clones it once it leads
+        self._start_patroni(first)
+        processes.wait_for(f"{first.name} to lead", lambda: self._role(first) == "leader", START_SECONDS,
+                           log=self.logs)
+        self._start_patroni(second)
         self.wait_healthy()
         self._bootstrap()
 
