@@ -47,7 +47,7 @@ prove-ha: $(INSTALLED) ## the HA proofs (tests/ha/): Patroni failover under load
 
 pg-binaries: $(INSTALLED) ## fetch PostgreSQL PG's server binaries into .pg/ (make pg-binaries PG=14)
 	@test -n "$(PG)" || { echo "pg-binaries: give a major, e.g. make pg-binaries PG=18"; exit 2; }
-	$(BIN)/python -m runner.pg_binaries $(PG)
+	$(BIN)/python -m runner.clusters.pg_binaries $(PG)
 
 test: lint $(PG_BINARIES) ## lint, then every test and proof, the HA proofs through make prove-ha
 	$(BIN)/python -m pytest -m "not ha" $(PYTEST_ARGS)

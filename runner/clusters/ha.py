@@ -31,8 +31,8 @@ import psycopg
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
-from runner.cluster import DATABASE_NAME, OWNER_ROLE, ClusterError, find_bindir
 from runner.clusters import processes
+from runner.clusters.embedded import DATABASE_NAME, OWNER_ROLE, ClusterError, find_bindir
 
 SCOPE = "payment-outbox-ha"
 TTL_SECONDS = 6

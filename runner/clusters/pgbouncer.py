@@ -16,8 +16,8 @@ from typing import Any
 
 from psycopg.conninfo import make_conninfo
 
-from runner.cluster import DATABASE_NAME, ClusterError
 from runner.clusters import processes
+from runner.clusters.embedded import DATABASE_NAME, ClusterError
 
 REPO = Path(__file__).resolve().parents[2]
 DEPLOY_INI = REPO / "deploy" / "pgbouncer" / "pgbouncer.ini"

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-from runner.cluster import ClusterError, _server_account
+from runner.clusters.embedded import ClusterError, _server_account
 
 T = TypeVar("T")
 POLL_SECONDS = 0.1

@@ -8,8 +8,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from runner import scratch
-from runner.cluster import ClusterError
+from runner.clusters import scratch
+from runner.clusters.embedded import ClusterError
 from runner.clusters.ha import HACluster
 
 

@@ -18,7 +18,7 @@ import pytest
 from psycopg import sql
 
 from runner import db
-from runner.cluster import OWNER_ROLE
+from runner.clusters.embedded import OWNER_ROLE
 from runner.clusters.ha import HACluster
 from runner.clusters.pgbouncer import PgBouncer
 from tests.ha.test_failover_under_load import check_failover, check_history

@@ -29,9 +29,10 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from runner import db, lockwait
+from runner import db
 from runner.client import Client
 from runner.process import emit_json
+from runner.schema import lockwait
 
 LOCK_KEY = int.from_bytes(hashlib.sha256(b"payment_outbox.retention").digest()[:8], "big", signed=True)
 DEFAULT_AHEAD = "3 months"
