@@ -8,6 +8,12 @@ there is a leader and, in synchronous mode, a streaming synchronous standby; `ki
 SIGKILLs the leader's Patroni and then its postmaster and returns once Patroni's REST API and the
 server itself say the other node leads. `url` is the libpq multi-host URL that follows the leader
 (target_session_attrs=read-write). Passwords are random per run (scram-sha-256 on TCP).
+
+One cluster serves several proofs: `rejoin()` brings a killed node back as a replica of the new
+leader (its data directory removed and cloned again by Patroni, as `patronictl reinit` does: an
+old leader killed under asynchronous replication holds WAL the new leader never had),
+`set_synchronous()` switches Patroni's synchronous mode through its REST API (PATCH /config), and
+`reset_database()` recreates the package's database from a migrated template.
 """
 
 from __future__ import annotations
@@ -35,6 +41,7 @@ from runner.clusters import processes
 from runner.clusters.embedded import DATABASE_NAME, OWNER_ROLE, ClusterError, find_bindir
 
 SCOPE = "payment-outbox-ha"
+TEMPLATE_DATABASE = f"{DATABASE_NAME}_template"
 TTL_SECONDS = 6
 LOOP_WAIT_SECONDS = 1
 RETRY_TIMEOUT_SECONDS = 2
@@ -147,6 +154,7 @@ class HACluster:
         for node in self.nodes:
             processes.stop(node.process)
             self._stop_postmaster(node)
+            processes.kill_orphans(node.datadir)
         processes.stop(self.etcd_process)
         if self.workdir is not None:
             shutil.rmtree(self.workdir, ignore_errors=True)
@@ -186,6 +194,45 @@ class HACluster:
                     and self._replica_streams())
 
         processes.wait_for(f"a leader and a {want} streaming", healthy, START_SECONDS, log=self.logs)
+
+    def set_synchronous(self, on: bool) -> None:
+        """Patroni's synchronous mode on or off (dynamic configuration, PATCH /config on the
+        leader's REST API); returns once the replica streams in the mode asked for."""
+        if on != self.synchronous:
+            leader = self.leader()
+            body = json.dumps({"synchronous_mode": on}).encode()
+            request = urllib.request.Request(f"http://127.0.0.1:{leader.api_port}/config", data=body,
+                                             method="PATCH", headers={"Content-Type": "application/json"})
+            with urllib.request.urlopen(request, timeout=10) as response:
+                if response.status != 200:
+                    raise ClusterError(f"PATCH /config answered {response.status}")
+            self.synchronous = on
+        self.wait_healthy()
+
+    def rejoin(self) -> None:
+        """Every killed node back as a replica of the leader: whatever its killed postmaster left
+        running is stopped, its data directory removed, and its Patroni started again, which
+        clones the leader (pg_basebackup); returns once the cluster is healthy."""
+        for name in list(self.killed):
+            node = self._by_name(name)
+            processes.stop(node.process)
+            processes.kill_orphans(node.datadir)
+            shutil.rmtree(node.datadir, ignore_errors=True)
+            self._start_patroni(node)
+            self.killed.remove(name)
+        self.wait_healthy()
+
+    def reset_database(self) -> None:
+        """The package's database, dropped and created again from the migrated template (made
+        from it the first time): each proof starts from an empty, migrated database."""
+        with psycopg.connect(self.admin_url(self.leader()), autocommit=True) as conn:
+            exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (TEMPLATE_DATABASE,)).fetchone()
+            if exists is None:
+                conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE {} OWNER {}").format(
+                    sql.Identifier(TEMPLATE_DATABASE), sql.Identifier(DATABASE_NAME), sql.Identifier(OWNER_ROLE)))
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(DATABASE_NAME)))
+            conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE {} OWNER {}").format(
+                sql.Identifier(DATABASE_NAME), sql.Identifier(TEMPLATE_DATABASE), sql.Identifier(OWNER_ROLE)))
 
     def kill_leader(self, on_killed: Callable[[], None] | None = None) -> tuple[Node, Node]:
         """SIGKILL the leader's Patroni, then its postmaster (no clean shutdown, no hand-over);

@@ -10,6 +10,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,11 +27,13 @@ START_SECONDS = 30.0
 
 @dataclass
 class PgBouncer:
-    """`with PgBouncer(workdir, server_port, users) as pooler:`; users maps login to password."""
+    """`with PgBouncer(server_port, users) as pooler:`; users maps login to password. Its files
+    are in a temporary directory of its own, removed at stop (pytest's tmp_path is private to root,
+    where the `postgres` account PgBouncer runs as cannot read them)."""
 
-    workdir: Path
     server_port: int
     users: dict[str, str]
+    workdir: Path = Path()
     ini: Path = DEPLOY_INI
     port: int = 0
     process: subprocess.Popen[bytes] | None = None
@@ -57,7 +60,7 @@ class PgBouncer:
         if not Path(binary).is_file():
             raise ClusterError("PgBouncer is not installed: apt-get install pgbouncer")
         self._account = processes.account()
-        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.workdir = Path(tempfile.mkdtemp(prefix="payment-outbox-pgbouncer-"))
         processes.give(self.workdir, self._account)
         self.port = processes.free_port()
         self._write_config()
@@ -68,6 +71,8 @@ class PgBouncer:
 
     def stop(self) -> None:
         processes.stop(self.process)
+        if self.workdir != Path():
+            shutil.rmtree(self.workdir, ignore_errors=True)
 
     def retarget(self, server_port: int) -> None:
         """The primary moved: rewrite [databases] and RELOAD."""

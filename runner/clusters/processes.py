@@ -81,3 +81,21 @@ def wait_for(what: str, probe: Callable[[], T | None], seconds: float, *,
 
 def tail(path: Path, chars: int = 4000) -> str:
     return path.read_text(errors="replace")[-chars:] if path.exists() else ""
+
+
+def kill_orphans(datadir: Path) -> list[int]:
+    """SIGKILL what a killed postmaster left running of its server (a backend or walsender that has
+    not noticed yet, one a proof stopped with SIGSTOP): every process whose working directory is
+    `datadir`, as a server's processes' is. Returns their pids."""
+    killed = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if Path(os.readlink(entry / "cwd")) != datadir:
+                continue
+            os.kill(int(entry.name), signal.SIGKILL)
+            killed.append(int(entry.name))
+        except OSError:
+            continue
+    return killed

@@ -1,6 +1,10 @@
-"""The HA proofs' cluster: a fresh one per proof (each proof kills its leader), migrated through
-the multi-host URL. Patroni, etcd or PostgreSQL's binaries missing: the proof skips, which CI
-(CI=true) counts as a failure."""
+"""The HA proofs' cluster: one per session, started and migrated once (starting Patroni, etcd and
+two servers is most of a proof's time on a small machine). Each proof gets it healthy, in the
+replication mode it asks for, with an empty migrated database: the node a previous proof killed is
+cloned again as a replica of the new leader (HACluster.rejoin), Patroni's synchronous mode is set
+through its REST API, and the database is recreated from a template. Patroni, etcd or
+PostgreSQL's binaries missing: the proofs skip, which CI (CI=true) counts as a failure
+(tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -13,35 +17,35 @@ from runner.clusters.embedded import ClusterError
 from runner.clusters.ha import HACluster
 
 
-def start_ha(synchronous: bool = True) -> HACluster:
+@pytest.fixture(scope="session")
+def ha_cluster() -> Iterator[HACluster]:
     try:
-        ha = HACluster(synchronous=synchronous)
-        ha.__enter__()
+        cluster = HACluster(synchronous=True)
+        cluster.__enter__()
     except ClusterError as exc:
         pytest.skip(f"the HA cluster cannot start: {exc}")
     try:
-        scratch.prepare(ha.url)
-    except BaseException:
-        ha.stop()
-        raise
-    return ha
+        scratch.prepare(cluster.url)
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+def ready(cluster: HACluster, synchronous: bool) -> HACluster:
+    """Both nodes back, the mode asked for, an empty migrated database."""
+    cluster.rejoin()
+    cluster.set_synchronous(synchronous)
+    cluster.reset_database()
+    return cluster
 
 
 @pytest.fixture
-def ha() -> Iterator[HACluster]:
+def ha(ha_cluster: HACluster) -> HACluster:
     """Synchronous mode on: a commit is acknowledged once the synchronous standby has it."""
-    cluster = start_ha(synchronous=True)
-    try:
-        yield cluster
-    finally:
-        cluster.stop()
+    return ready(ha_cluster, synchronous=True)
 
 
 @pytest.fixture
-def ha_async() -> Iterator[HACluster]:
+def ha_async(ha_cluster: HACluster) -> HACluster:
     """Synchronous mode off: what a failover loses there is what the asynchronous proof measures."""
-    cluster = start_ha(synchronous=False)
-    try:
-        yield cluster
-    finally:
-        cluster.stop()
+    return ready(ha_cluster, synchronous=False)

@@ -15,7 +15,6 @@ import json
 import os
 import signal
 import subprocess
-from collections.abc import Iterator
 
 import psycopg
 import pytest
@@ -24,7 +23,6 @@ from psycopg.conninfo import make_conninfo
 from runner.clusters import processes
 from runner.clusters.ha import HACluster
 from runner.worker import RailOutcome, Worker
-from tests.ha.conftest import start_ha
 from tests.helpers import api
 from tests.helpers.ha_load import OUTBOX, REPO
 from tests.helpers.support import ProofRecord
@@ -33,13 +31,9 @@ pytestmark = [pytest.mark.proof, pytest.mark.ha]
 ATTEMPTS = 3  # retry lines the long-running parts must log before they are stopped
 
 
-@pytest.fixture(scope="module")
-def cluster() -> Iterator[HACluster]:
-    ha = start_ha(synchronous=True)
-    try:
-        yield ha
-    finally:
-        ha.stop()
+@pytest.fixture
+def cluster(ha: HACluster) -> HACluster:
+    return ha
 
 
 def _read_only_and_down(ha: HACluster) -> str:

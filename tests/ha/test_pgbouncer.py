@@ -37,7 +37,7 @@ def test_failover_under_load_through_pgbouncer(ha: HACluster, tmp_path: Path, pr
             conn.execute(sql.SQL("CREATE ROLE {} LOGIN PASSWORD {} IN ROLE {}").format(
                 sql.Identifier(login), sql.Literal(passwords[login]), sql.Identifier(role)))
     users = {**passwords, OWNER_ROLE: ha.passwords[OWNER_ROLE]}
-    with PgBouncer(tmp_path / "pgbouncer", ha.leader().pg_port, users) as pooler:
+    with PgBouncer(ha.leader().pg_port, users) as pooler:
         proof.observe(pool_mode=pooler.settings["pool_mode"], owner_url=ha.url)
         proof.check("the deploy example pools transactions", want="transaction", have=pooler.settings["pool_mode"])
         with db.connection(pooler.url("ha_worker"), role="outbox_executor", autocommit=True) as pooled, \

@@ -68,6 +68,7 @@ class Outcome:
     new: Node
     exit_codes: dict[str, int | None]
     ingest_errors: list[str]
+    first_tried: dict[tuple[str, int], float] = field(default_factory=dict)
     counts: Counter[str] = field(default_factory=Counter)
 
     def events(self, event: str, **where: Any) -> list[dict[str, Any]]:
@@ -107,6 +108,7 @@ class Ingesters:
         self.url, self.history, self.per_ingester = url, history, per_ingester
         self.stop = threading.Event()
         self.acks: list[tuple[float, int | None, str, int]] = []
+        self.first_tried: dict[tuple[str, int], float] = {}  # (process, n): time.time() before its first try
         self.errors: list[str] = []
         self.retries = 0
         self._lock = threading.Condition()
@@ -148,6 +150,8 @@ class Ingesters:
                 if self.stop.is_set():  # between keys only: a key once tried is retried until it answers
                     return
                 value = enqueue_value(process, n)
+                with self._lock:
+                    self.first_tried[(process, n)] = time.time()
                 while True:
                     try:
                         if conn is None:
@@ -217,9 +221,10 @@ class Processes:
         with self.new_line:
             return self.new_line.wait_for(lambda: what(self.lines), seconds)
 
-    def count(self, event: str) -> int:
+    def count(self, event: str, **where: Any) -> int:
         with self.new_line:
-            return sum(1 for line in self.lines if line.get("event") == event)
+            return sum(1 for line in self.lines if line.get("event") == event
+                       and all(line.get(k) == v for k, v in where.items()))
 
     def stop(self) -> dict[str, int | None]:
         for process in self.running.values():
@@ -253,7 +258,7 @@ def wait_drained(url: str, seconds: float = WAIT_SECONDS) -> dict[str, Any]:
 
 
 def run(ha: HACluster, urls: Urls, directory: Path, name: str, *,
-        before_kill: Callable[[Ingesters], None] | None = None,
+        before_kill: Callable[[Ingesters, Processes], None] | None = None,
         after_kill: Callable[[Node, Node], None] | None = None,
         on_killed: Callable[[], None] | None = None) -> Outcome:
     """The whole load across one failover; `before_kill` runs once the load is under way,
@@ -275,7 +280,7 @@ def run(ha: HACluster, urls: Urls, directory: Path, name: str, *,
             if not under_way:
                 raise AssertionError(f"the load did not get under way: {ingesters.errors} {processes.lines[-20:]}")
             if before_kill is not None:
-                before_kill(ingesters)
+                before_kill(ingesters, processes)
             with processes.new_line:
                 gated = [dict(x) for x in processes.lines if x.get("event") == "rail_gated"]
             killed_at = time.time()
@@ -302,7 +307,8 @@ def run(ha: HACluster, urls: Urls, directory: Path, name: str, *,
             history.end(history.invoke(line["worker_id"], "complete", value), hist.OK, value)
     outcome = Outcome(history=history, lines=processes.lines, rail_calls=ha_rail.calls(str(rail_log)),
                       acks=ingesters.acks, gated=gated, killed_at=killed_at, promoted_at=promoted_at, old=old,
-                      new=new, exit_codes=exit_codes, ingest_errors=ingesters.errors)
+                      new=new, exit_codes=exit_codes, ingest_errors=ingesters.errors,
+                      first_tried=dict(ingesters.first_tried))
     outcome.counts["ingest_retries"] = ingesters.retries
     return outcome
 
