@@ -151,8 +151,8 @@ class HACluster:
         self._bootstrap()
 
     def stop(self) -> None:
-        for node in self.nodes:
-            processes.stop(node.process)
+        for node in self.nodes:  # throwaway: no clean shutdown to wait for
+            processes.stop(node.process, seconds=0)
             self._stop_postmaster(node)
             processes.kill_orphans(node.datadir)
         processes.stop(self.etcd_process)
@@ -233,6 +233,36 @@ class HACluster:
             conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(DATABASE_NAME)))
             conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE {} OWNER {}").format(
                 sql.Identifier(DATABASE_NAME), sql.Identifier(TEMPLATE_DATABASE), sql.Identifier(OWNER_ROLE)))
+
+    def cut_replication(self) -> Node:
+        """The leader stops sending WAL to its standby, as a network partition between them would:
+        its pg_hba.conf refuses replication connections from then on (reloaded, and checked by
+        trying one), then its WAL sender is terminated and waited for. Nothing the leader writes
+        after this returns reaches the standby. Returns the leader. Under asynchronous
+        replication the leader goes on acknowledging commits; a rejoin() of the killed node
+        removes the change with its data directory."""
+        leader = self.leader()
+        hba = leader.datadir / "pg_hba.conf"
+        hba.write_text("host replication all 0.0.0.0/0 reject\n" + hba.read_text())
+        with psycopg.connect(self.admin_url(leader), autocommit=True) as conn:
+            conn.execute("SELECT pg_reload_conf()")
+
+            def refused() -> bool:
+                try:
+                    psycopg.connect(self.node_url(leader, user="replicator", database="postgres"),
+                                    replication="true").close()
+                except psycopg.OperationalError as exc:
+                    return "pg_hba.conf rejects replication connection" in str(exc)
+                return False
+
+            processes.wait_for("the leader to refuse replication connections", refused, START_SECONDS,
+                               log=self.logs)
+            for (pid,) in conn.execute("SELECT pid FROM pg_stat_replication").fetchall():
+                conn.execute("SELECT pg_terminate_backend(%s, 10000)", (pid,))
+            left = conn.execute("SELECT count(*) FROM pg_stat_replication").fetchone()
+        if left is None or left[0] != 0:
+            raise ClusterError(f"a WAL sender still runs on {leader.name} after it was terminated")
+        return leader
 
     def kill_leader(self, on_killed: Callable[[], None] | None = None) -> tuple[Node, Node]:
         """SIGKILL the leader's Patroni, then its postmaster (no clean shutdown, no hand-over);

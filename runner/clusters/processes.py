@@ -55,8 +55,12 @@ def start(command: list[str], log: Path, who: pwd.struct_passwd | None, cwd: Pat
 
 
 def stop(process: subprocess.Popen[bytes] | None, seconds: float = 20.0) -> None:
-    """SIGTERM, then SIGKILL after `seconds`; a process already gone is fine."""
+    """SIGTERM, then SIGKILL after `seconds` (at once for 0); a process already gone is fine."""
     if process is None or process.poll() is not None:
+        return
+    if seconds == 0:
+        process.kill()
+        process.wait(10)
         return
     process.send_signal(signal.SIGTERM)
     try:

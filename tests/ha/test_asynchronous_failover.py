@@ -1,15 +1,16 @@
 """The asynchronous case, measured and not hidden: synchronous mode off, the same load and kill as
 tests/ha/test_failover_under_load.py.
 
-To make the loss the configuration allows actually happen, and happen every run, the leader's WAL
-sender is stopped (SIGSTOP) before the kill, and the standby's WAL receiver with it (so it cannot
-reconnect to another sender), while the ingesters and workers go on: the leader acknowledges
-commits its standby never receives, as it does whenever a standby lags. WAL written after the stop
-never leaves the leader: the loss is deterministic. At the kill the stopped sender dies with its
-server (SIGKILL, a machine lost) and the receiver is resumed (SIGCONT), so the standby is promoted
-with what it had. Before the kill the proof waits for enough enqueues and DISPATCHED completions
-after the stop that some must have committed after it (more completions than the worker threads
-can have had under way at the stop).
+To make the loss the configuration allows actually happen, and happen every run, replication is
+cut before the kill (HACluster.cut_replication: the leader's pg_hba.conf refuses replication, its
+WAL sender is terminated, as a partition between the two nodes would) while the ingesters and
+workers go on: the leader acknowledges commits its standby never receives, as it does whenever a
+standby lags. WAL written after the cut never leaves the leader: the loss is deterministic. Then the
+leader is killed and the standby promoted with what it had. Before the kill the proof waits for
+enough enqueues and DISPATCHED completions after the cut that some must have committed after it
+(more completions than the worker threads can have had under way at the cut). (A SIGSTOP of the
+WAL receiver does not do it: it finds what was sent before in its socket buffer, and the failover
+lost 1 enqueue of 40 so acknowledged; a SIGSTOP of the WAL sender stalled the leader's load here.)
 
 Then: count what the failover lost (acknowledged enqueues, acknowledged completions); every enqueue
 first tried after the stop and acknowledged by the old leader is among the lost; re-send each lost
@@ -20,13 +21,10 @@ at most one terminal attempt per item; check_invariants() empty.
 
 from __future__ import annotations
 
-import os
-import signal
 import time
 from collections import Counter
 from pathlib import Path
 
-import psycopg
 import pytest
 
 from runner.client import Client, Role
@@ -39,8 +37,8 @@ from tests.helpers.support import ProofRecord
 
 pytestmark = [pytest.mark.proof, pytest.mark.ha]
 UNREPLICATED_ACKS = 40  # enqueues the leader acknowledges while its standby receives nothing
-# DISPATCHED completions logged after the stop before the kill: more than the 2 workers x 2 threads x
-# batch of 4 could have had committed, unlogged, at the stop, so at least one committed after it.
+# DISPATCHED completions logged after the cut before the kill: more than the 2 workers x 2 threads x
+# batch of 4 could have had committed, unlogged, at the cut, so at least one committed after it.
 UNREPLICATED_DISPATCHED = 2 * 2 * 4 + 1
 
 
@@ -48,32 +46,24 @@ def test_asynchronous_failover_loses_acknowledged_work_and_resending_by_key_rest
         ha_async: HACluster, tmp_path: Path, proof: ProofRecord, monkeypatch: pytest.MonkeyPatch) -> None:
     ha = ha_async
     url = ha.url
-    sender: list[int] = []
-    receiver: list[int] = []
     stopped_at: list[float] = []
 
-    def stop_replication(ingesters: ha_load.Ingesters, processes: ha_load.Processes) -> None:
-        with psycopg.connect(ha.admin_url(ha.leader()), autocommit=True) as conn:
-            sender.extend(row[0] for row in conn.execute("SELECT pid FROM pg_stat_replication").fetchall())
-        with psycopg.connect(ha.admin_url(ha.standby()), autocommit=True) as conn:
-            receiver.extend(row[0] for row in conn.execute("SELECT pid FROM pg_stat_wal_receiver").fetchall())
-        assert len(sender) == 1 and len(receiver) == 1, (sender, receiver)
-        os.kill(sender[0], signal.SIGSTOP)
-        os.kill(receiver[0], signal.SIGSTOP)
+    def cut_replication(ingesters: ha_load.Ingesters, processes: ha_load.Processes) -> None:
+        ha.cut_replication()
         stopped_at.append(time.time())
+        acknowledged = ingesters.acknowledged()
         dispatched = processes.count("completed", state="DISPATCHED")
-        if not (ingesters.wait_for(ingesters.acknowledged() + UNREPLICATED_ACKS) and processes.wait_for(
-                lambda lines: sum(1 for x in lines if x.get("event") == "completed" and x.get("state") == "DISPATCHED")
-                >= dispatched + UNREPLICATED_DISPATCHED)):
-            raise AssertionError(f"the load stalled while replication was stopped: {ingesters.errors}")
-
-    def resume_replication() -> None:
-        os.kill(sender[0], signal.SIGKILL)  # the old leader's last process that could send WAL
-        os.kill(receiver[0], signal.SIGCONT)
+        enqueued = ingesters.wait_for(acknowledged + UNREPLICATED_ACKS)
+        completed = processes.wait_for(lambda lines: sum(
+            1 for x in lines if x.get("event") == "completed" and x.get("state") == "DISPATCHED")
+            >= dispatched + UNREPLICATED_DISPATCHED)
+        if not (enqueued and completed):
+            raise AssertionError(f"the load stalled after replication was cut: acknowledged {acknowledged} -> "
+                                 f"{ingesters.acknowledged()}, DISPATCHED {dispatched} -> "
+                                 f"{processes.count('completed', state='DISPATCHED')}; {ingesters.errors}")
 
     urls = ha_load.Urls(ingest=url, worker=url, repair=url, owner=url)
-    outcome = ha_load.run(ha, urls, tmp_path, "ha_asynchronous_failover", before_kill=stop_replication,
-                          on_killed=resume_replication)
+    outcome = ha_load.run(ha, urls, tmp_path, "ha_asynchronous_failover", before_kill=cut_replication)
     with Client.connect(url, Role.AUDITOR, name="auditor") as auditor:
         verdict = hist.check(outcome.history, hist.read_terminal_attempts(auditor.conn))
     acknowledged = ha_load.acknowledged_enqueues(outcome.history)
@@ -81,7 +71,7 @@ def test_asynchronous_failover_loses_acknowledged_work_and_resending_by_key_rest
     lost_keys = sorted(k for k in acknowledged if k not in found)
     lost_completions = verdict.details["lost_completions"]
     key_of = {(process, n): hist.key_of(ha_load.enqueue_value(process, n)) for _, _, process, n in outcome.acks}
-    after_stop_on_old = sorted(key_of[(process, n)] for _, port, process, n in outcome.acks
+    after_cut_on_old = sorted(key_of[(process, n)] for _, port, process, n in outcome.acks
                                if port == outcome.old.pg_port and outcome.first_tried[(process, n)] > stopped_at[0])
     told_dispatched = {line["outbox_id"] for line in outcome.lines
                        if line.get("event") == "completed" and line.get("state") == "DISPATCHED"}
@@ -89,13 +79,13 @@ def test_asynchronous_failover_loses_acknowledged_work_and_resending_by_key_rest
     proof.observe(synchronous=False, history_after_failover=verdict.counts, owner_url=url,
                   lost_acknowledged_enqueues=len(lost_keys), lost_acknowledged_completions=len(lost_completions),
                   lost_acknowledged_dispatched_completions=len(lost_dispatched),
-                  acknowledged_by_the_old_leader_after_replication_stopped=len(after_stop_on_old),
-                  lost_acknowledged_before_replication_stopped=len(set(lost_keys) - set(after_stop_on_old)),
+                  acknowledged_by_the_old_leader_after_replication_was_cut=len(after_cut_on_old),
+                  lost_acknowledged_before_replication_was_cut=len(set(lost_keys) - set(after_cut_on_old)),
                   seconds_kill_to_promotion=round(outcome.promoted_at - outcome.killed_at, 3))
     proof.check("the asynchronous failover lost acknowledged enqueues and DISPATCHED completions (what "
                 "synchronous mode prevents)", want=(True, True), have=(len(lost_keys) > 0, len(lost_dispatched) > 0))
-    proof.check("every enqueue first tried after replication stopped and acknowledged by the old leader was lost",
-                want=after_stop_on_old, have=sorted(set(after_stop_on_old) & set(lost_keys)))
+    proof.check("every enqueue first tried after replication was cut and acknowledged by the old leader was lost",
+                want=after_cut_on_old, have=sorted(set(after_cut_on_old) & set(lost_keys)))
 
     # Re-send every lost enqueue under its key, with the arguments it was first sent with.
     first_sent = {hist.key_of(invoked["value"]): invoked["value"] for invoked, _ in
