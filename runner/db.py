@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cache
@@ -57,10 +58,14 @@ def connect(url: str | None = None, *, application_name: str = "outbox", autocom
     """A connection, optionally switched to `role` for its whole life (SET ROLE); `conninfo`: more
     libpq parameters (keepalives, ...), added to the URL's.
 
-    Through a connection pooler (behind_pooler) the connection keeps no session state, because
-    a transaction pooler hands the server connection to another client after each transaction:
-    psycopg's automatic server-side prepared statements are off, and instead of SET ROLE the
-    login must itself hold `role` (be a member of it), which is checked here."""
+    With a role, the connection looks for a connection pooler in the same round trip that sets
+    the role (_switch_role): through a pooler it keeps no session state, because a transaction
+    pooler hands the server connection to another client after each transaction: psycopg's
+    automatic server-side prepared statements are off, and instead of SET ROLE the login must
+    itself hold `role` (be a member of it), which is checked. Every connection of a runtime part
+    (worker, listener, repair, ingest through Client) has a role, so none pays a round trip more
+    than its SET ROLE. Without a role (the owner's commands, tools) nothing is looked for; the
+    commands that need a session ask with require_direct."""
     target = url if url is not None else database_url()
     try:
         conn = psycopg.connect(target, autocommit=autocommit, application_name=application_name, **conninfo)
@@ -69,12 +74,8 @@ def connect(url: str | None = None, *, application_name: str = "outbox", autocom
             raise unreachable(target, exc) from exc
         raise  # refused for a reason of its own (a password, a missing database): said as it is
     try:
-        if behind_pooler(conn):
-            conn.prepare_threshold = None
-            if role is not None:
-                require_member(conn, role)
-        elif role is not None:
-            set_role(conn, role)
+        if role is not None:
+            _switch_role(conn, role)
     except BaseException:
         conn.close()
         raise
@@ -104,23 +105,50 @@ def unreachable(url: str, exc: psycopg.OperationalError) -> ServerUnreachable:
     return error
 
 
+# What connect() found, per connection, so behind_pooler() asks the server once.
+_POOLED: weakref.WeakKeyDictionary[psycopg.Connection, bool] = weakref.WeakKeyDictionary()
+
+# One round trip: whether a pooler answered the startup (its backend key is not the server's
+# pg_backend_pid()), whether the login holds the role, and, only when no pooler is there, the
+# session's role (set_config('role') is SET ROLE, the same membership check).
+_SWITCH_ROLE = ("SELECT pg_catalog.pg_backend_pid() <> %(pid)s, pg_catalog.pg_has_role(current_user, %(role)s, "
+                "'USAGE'), CASE WHEN pg_catalog.pg_backend_pid() = %(pid)s "
+                "THEN pg_catalog.set_config('role', %(role)s, false) END")
+
+
 def behind_pooler(conn: psycopg.Connection) -> bool:
     """Whether a connection pooler sits between us and the server. A pooler answers the startup
     itself, with a backend key (pid) of its own: PgBouncer's is random, never the pid of the
-    server process that runs our statements (pg_backend_pid())."""
+    server process that runs our statements (pg_backend_pid()). Asked once per connection
+    (connect() with a role has asked already)."""
+    if conn in _POOLED:
+        return _POOLED[conn]
     with conn.cursor() as cur:
         row = cur.execute("SELECT pg_catalog.pg_backend_pid()").fetchone()
     if not conn.autocommit:
         conn.rollback()
-    return row is not None and row[0] != conn.info.backend_pid
+    pooled = _POOLED[conn] = row is not None and row[0] != conn.info.backend_pid
+    if pooled:
+        conn.prepare_threshold = None
+    return pooled
 
 
-def require_member(conn: psycopg.Connection, role: str) -> None:
+def _switch_role(conn: psycopg.Connection, role: str) -> None:
+    """SET ROLE `role` for the session on a direct connection; behind a pooler no session state:
+    automatic prepared statements off, and the login must hold the role itself."""
     with conn.cursor() as cur:
-        row = cur.execute("SELECT pg_catalog.pg_has_role(current_user, %s, 'USAGE')", (role,)).fetchone()
+        row = cur.execute(_SWITCH_ROLE, {"pid": conn.info.backend_pid, "role": role}).fetchone()
     if not conn.autocommit:
-        conn.rollback()
-    if not (row and row[0]):
+        conn.commit()  # the role is the session's from here on, as SET ROLE in its own transaction
+    pooled, member = (bool(row[0]), bool(row[1])) if row else (False, False)
+    _POOLED[conn] = pooled
+    if pooled:
+        conn.prepare_threshold = None
+        require_member(conn, role, member)
+
+
+def require_member(conn: psycopg.Connection, role: str, member: bool) -> None:
+    if not member:
         raise ConfigurationError(
             f"the URL goes through a connection pooler, where a session's SET ROLE {role} would outlive the "
             f"transaction and pass to other clients; connect as a login that is a member of {role} "

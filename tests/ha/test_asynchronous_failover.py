@@ -10,7 +10,8 @@ leader is killed and the standby promoted with what it had. Before the kill the 
 enough enqueues and DISPATCHED completions after the cut that some must have committed after it
 (more completions than the worker threads can have had under way at the cut). (A SIGSTOP of the
 WAL receiver does not do it: it finds what was sent before in its socket buffer, and the failover
-lost 1 enqueue of 40 so acknowledged; a SIGSTOP of the WAL sender stalled the leader's load here.)
+lost 1 enqueue of 40 so acknowledged. Stopping a server process with SIGSTOP risks stopping it
+inside a spinlock; the cut stops nothing.)
 
 Then: count what the failover lost (acknowledged enqueues, acknowledged completions); every enqueue
 first tried after the stop and acknowledged by the old leader is among the lost; re-send each lost

@@ -36,7 +36,11 @@ from tests.helpers.load import PARTICIPANTS, enqueue_recorded
 REPO = Path(__file__).resolve().parents[2]
 OUTBOX = Path(sys.executable).parent / "outbox"
 INGESTERS = 2
-MAX_PER_INGESTER = 400  # a bound; the ingesters stop earlier, once AFTER_PROMOTION more are acknowledged
+MAX_PER_INGESTER = 1000  # a bound; the ingesters stop earlier, once AFTER_PROMOTION more are acknowledged
+# Enqueues acknowledged but not yet completed before an ingester takes a new key: the load follows
+# the workers instead of running ahead of them (unpaced, two ingesters had written every key before
+# the kill on some runs, and the proof then waited for enqueues that never came).
+BACKLOG = 40
 GATED = (40, 41)  # ingest-0's items held in the rail across the kill
 BEFORE_KILL = {"acknowledged": 80, "completed": 20}
 AFTER_PROMOTION = 100  # enqueues acknowledged after the promotion before the ingesters stop
@@ -104,8 +108,9 @@ def enqueue_value(process: str, n: int) -> dict[str, Any]:
 
 
 class Ingesters:
-    def __init__(self, url: str, history: hist.History, per_ingester: int = MAX_PER_INGESTER) -> None:
-        self.url, self.history, self.per_ingester = url, history, per_ingester
+    def __init__(self, url: str, history: hist.History, processes: Processes | None = None,
+                 per_ingester: int = MAX_PER_INGESTER) -> None:
+        self.url, self.history, self.per_ingester, self.processes = url, history, per_ingester, processes
         self.stop = threading.Event()
         self.acks: list[tuple[float, int | None, str, int]] = []
         self.first_tried: dict[tuple[str, int], float] = {}  # (process, n): time.time() before its first try
@@ -142,12 +147,22 @@ class Ingesters:
                 self.errors.append(f"{process}: {db.sqlstate(exc) or type(exc).__name__}: {exc}")
                 self._lock.notify_all()
 
+    def _paced(self) -> bool:
+        """Waits while BACKLOG acknowledged enqueues are not yet completed by the workers (their
+        lines); False once the ingesters are told to stop."""
+        processes = self.processes
+        while not self.stop.is_set():
+            if processes is None or processes.wait_for(
+                    lambda _: self.acknowledged() - processes.completed < BACKLOG or self.stop.is_set(), 0.5):
+                return not self.stop.is_set()
+        return False
+
     def _ingest(self, process: str) -> None:
         conn: psycopg.Connection | None = None
         backoff = reconnect.Backoff()
         try:
             for n in range(self.per_ingester):
-                if self.stop.is_set():  # between keys only: a key once tried is retried until it answers
+                if not self._paced():  # between keys only: a key once tried is retried until it answers
                     return
                 value = enqueue_value(process, n)
                 with self._lock:
@@ -183,6 +198,7 @@ class Processes:
 
     def __init__(self, urls: Urls, rail_log: Path, gate: Path) -> None:
         self.lines: list[dict[str, Any]] = []
+        self.completed = 0  # "completed" lines so far
         self.new_line = threading.Condition()
         env = {**os.environ, "OUTBOX_HA_RAIL_LOG": str(rail_log), "OUTBOX_HA_GATE": str(gate)}
         worker = [str(OUTBOX), "worker", "--rail", "tests.helpers.ha_rail:rail", "--batch-size", "4",
@@ -215,6 +231,7 @@ class Processes:
             line["process"] = name
             with self.new_line:
                 self.lines.append(line)
+                self.completed += line.get("event") == "completed"
                 self.new_line.notify_all()
 
     def wait_for(self, what: Callable[[list[dict[str, Any]]], bool], seconds: float = WAIT_SECONDS) -> bool:
@@ -226,14 +243,14 @@ class Processes:
             return sum(1 for line in self.lines if line.get("event") == event
                        and all(line.get(k) == v for k, v in where.items()))
 
-    def stop(self) -> dict[str, int | None]:
+    def stop(self, seconds: float = 60) -> dict[str, int | None]:
         for process in self.running.values():
             if process.poll() is None:
                 process.send_signal(signal.SIGTERM)
         codes: dict[str, int | None] = {}
         for name, process in self.running.items():
             try:
-                codes[name] = process.wait(60)
+                codes[name] = process.wait(seconds)
             except subprocess.TimeoutExpired:
                 process.kill()
                 codes[name] = process.wait()
@@ -271,7 +288,7 @@ def run(ha: HACluster, urls: Urls, directory: Path, name: str, *,
     with gate_path.open() as gate:
         fcntl.flock(gate, fcntl.LOCK_EX)
         processes = Processes(urls, rail_log, gate_path)
-        ingesters = Ingesters(urls.ingest, history).start()
+        ingesters = Ingesters(urls.ingest, history, processes).start()
         try:
             under_way = (ingesters.wait_for(BEFORE_KILL["acknowledged"])
                          and processes.wait_for(lambda lines: sum(1 for x in lines if x.get("event") == "completed")
@@ -290,7 +307,13 @@ def run(ha: HACluster, urls: Urls, directory: Path, name: str, *,
             if after_kill is not None:
                 after_kill(old, new)
             fcntl.flock(gate, fcntl.LOCK_UN)  # the held dispatches return; their connections are gone
-            ingesters.wait_for(ingesters.acknowledged() + AFTER_PROMOTION)
+            if not ingesters.wait_for(ingesters.acknowledged() + AFTER_PROMOTION):
+                raise AssertionError(f"the load did not go on after the promotion: {ingesters.acknowledged()} "
+                                     f"acknowledged, errors {ingesters.errors}, {processes.lines[-20:]}")
+        except BaseException:
+            ingesters.stop.set()
+            processes.stop(seconds=5)
+            raise
         finally:
             fcntl.flock(gate, fcntl.LOCK_UN)
             ingesters.stop.set()
