@@ -41,10 +41,10 @@ MAX_PER_INGESTER = 1000  # a bound; the ingesters stop earlier, once AFTER_PROMO
 # the workers instead of running ahead of them (unpaced, two ingesters had written every key before
 # the kill on some runs, and the proof then waited for enqueues that never came).
 BACKLOG = 40
-GATED = (40, 41)  # ingest-0's items held in the rail across the kill
+HELD = 2  # items held in the rail across the kill: the first keys taken after the load is under way
 BEFORE_KILL = {"acknowledged": 80, "completed": 20}
 AFTER_PROMOTION = 100  # enqueues acknowledged after the promotion before the ingesters stop
-THRESHOLD_SECONDS = 3  # repair requeues claims older than this: the held ones, on the new leader
+THRESHOLD_SECONDS = 5  # repair requeues claims older than this: the held ones, on the new leader
 WAIT_SECONDS = 150.0
 
 
@@ -101,8 +101,8 @@ def epoch(line: dict[str, Any]) -> float:
     return datetime.fromisoformat(line["timestamp"]).timestamp()
 
 
-def enqueue_value(process: str, n: int) -> dict[str, Any]:
-    payload = {"n": n, "by": process, "gate": process == "ingest-0" and n in GATED, "fail": n % 13 == 7}
+def enqueue_value(process: str, n: int, gate: bool = False) -> dict[str, Any]:
+    payload = {"n": n, "by": process, "gate": gate, "fail": n % 13 == 7}
     return {"instruction_id": f"ha-{process}-{n}", "idempotency_key": f"{process}/{n}",
             "participant_id": PARTICIPANTS[n % len(PARTICIPANTS)], "payload": payload}
 
@@ -116,6 +116,7 @@ class Ingesters:
         self.first_tried: dict[tuple[str, int], float] = {}  # (process, n): time.time() before its first try
         self.errors: list[str] = []
         self.retries = 0
+        self.to_hold = 0  # the next keys taken are held in the rail (payload gate), gate()
         self._lock = threading.Condition()
         self.threads = [threading.Thread(target=self._guarded, args=(f"ingest-{n}",), daemon=True)
                         for n in range(INGESTERS)]
@@ -124,6 +125,11 @@ class Ingesters:
         for thread in self.threads:
             thread.start()
         return self
+
+    def gate(self, count: int) -> None:
+        """The next `count` keys any ingester takes are held in the rail when dispatched."""
+        with self._lock:
+            self.to_hold += count
 
     def acknowledged(self) -> int:
         with self._lock:
@@ -164,9 +170,10 @@ class Ingesters:
             for n in range(self.per_ingester):
                 if not self._paced():  # between keys only: a key once tried is retried until it answers
                     return
-                value = enqueue_value(process, n)
                 with self._lock:
+                    held, self.to_hold = self.to_hold > 0, max(self.to_hold - 1, 0)
                     self.first_tried[(process, n)] = time.time()
+                value = enqueue_value(process, n, gate=held)
                 while True:
                     try:
                         if conn is None:
@@ -292,12 +299,16 @@ def run(ha: HACluster, urls: Urls, directory: Path, name: str, *,
         try:
             under_way = (ingesters.wait_for(BEFORE_KILL["acknowledged"])
                          and processes.wait_for(lambda lines: sum(1 for x in lines if x.get("event") == "completed")
-                                                >= BEFORE_KILL["completed"]
-                                                and sum(1 for x in lines if x.get("event") == "rail_gated") >= 2))
+                                                >= BEFORE_KILL["completed"]))
             if not under_way:
                 raise AssertionError(f"the load did not get under way: {ingesters.errors} {processes.lines[-20:]}")
             if before_kill is not None:
                 before_kill(ingesters, processes)
+            # Dispatches held in the rail at the kill, taken just before it (younger than the
+            # repair threshold, so they are in flight, not yet requeued, when the leader dies).
+            ingesters.gate(HELD)
+            if not processes.wait_for(lambda lines: sum(1 for x in lines if x.get("event") == "rail_gated") >= HELD):
+                raise AssertionError(f"no dispatch was held in the rail: {ingesters.errors} {processes.lines[-20:]}")
             with processes.new_line:
                 gated = [dict(x) for x in processes.lines if x.get("event") == "rail_gated"]
             killed_at = time.time()
