@@ -20,7 +20,7 @@ PG_BINARIES := pg-binaries
 endif
 
 .DEFAULT_GOAL := help
-.PHONY: help migrate prove test lint evidence clean interleavings concurrency pg-binaries citus prove-citus bench-citus
+.PHONY: help migrate prove prove-ha test lint evidence clean interleavings concurrency pg-binaries citus prove-citus bench-citus
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z-]+):.*## /  \1\t/' | expand -t 14
@@ -37,15 +37,21 @@ migrate: $(INSTALLED) ## apply sql/ to DATABASE_URL (dry run: make migrate ARGS=
 # a million under `make prove`, the test's smaller default under `make test`.
 CONVERT_LEDGER_ROWS ?= 1000000
 
+# The HA proofs (marker ha) start clusters of their own on TCP: make prove-ha runs them, and CI
+# runs make prove-ha once; make prove and make test leave them out.
 prove: $(INSTALLED) $(PG_BINARIES) ## run the database proofs (embedded PostgreSQL unless DATABASE_URL is set; PG=18 for that major)
-	OUTBOX_CONVERT_LEDGER_ROWS=$(CONVERT_LEDGER_ROWS) $(BIN)/python -m pytest -m proof $(PYTEST_ARGS)
+	OUTBOX_CONVERT_LEDGER_ROWS=$(CONVERT_LEDGER_ROWS) $(BIN)/python -m pytest -m "proof and not ha" $(PYTEST_ARGS)
+
+prove-ha: $(INSTALLED) ## the HA proofs (tests/ha/): Patroni failover under load, fencing, async loss, PgBouncer (needs patroni, etcd-server, pgbouncer)
+	$(BIN)/python -m pytest -m ha tests/ha $(PYTEST_ARGS)
 
 pg-binaries: $(INSTALLED) ## fetch PostgreSQL PG's server binaries into .pg/ (make pg-binaries PG=14)
 	@test -n "$(PG)" || { echo "pg-binaries: give a major, e.g. make pg-binaries PG=18"; exit 2; }
 	$(BIN)/python -m runner.clusters.pg_binaries $(PG)
 
-test: lint $(PG_BINARIES) ## lint, then every test and proof
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+test: lint $(PG_BINARIES) ## lint, then every test and proof, the HA proofs through make prove-ha
+	$(BIN)/python -m pytest -m "not ha" $(PYTEST_ARGS)
+	$(MAKE) prove-ha
 
 # Every linter runs, and lint fails at the end if any one failed.
 LINTERS := "sqlfluff lint sql runner/sql" "outbox lint migrations" "outbox lint plpgsql" "ruff check" "mypy"

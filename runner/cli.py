@@ -15,9 +15,18 @@ from runner.schema import citus as citus_schema
 from runner.schema import ledger_conversion, lockwait, migrate, package, retention
 from runner.worker import process as worker_process
 
+# Commands that need a session of their own, and why: they refuse a URL through a connection
+# pooler (runner/db.py require_direct; docs/operations.md "High availability").
+SESSION_COMMANDS = {
+    "migrate": "holds a session advisory lock for the whole run and sets lock_timeout for its session",
+    "convert-ledger": "holds a session advisory lock and session settings across its transactions",
+    "retention": "sets lock_timeout for its session and detaches partitions over several transactions",
+}
+
 # Tools of a checkout, not in the wheel (pyproject.toml): imported only when their command runs, so
 # an installed wheel says they need a checkout instead of failing to import at start.
 CHECKOUT_COMMANDS = ("evidence", "releases", "lint", "bench")
+
 
 def build_parser() -> argparse.ArgumentParser:
     """Every command and option of `outbox` (the deploy/ examples are checked against it)."""
@@ -89,6 +98,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        if args.command in SESSION_COMMANDS:
+            db.require_direct(db.database_url(), args.command, SESSION_COMMANDS[args.command])
         if args.command == "migrate":
             policy = lockwait.resolve(args.lock_timeout, args.lock_retries)
             migrate.migrate(db.database_url(), dry_run=args.dry_run, policy=policy,
@@ -127,6 +138,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"outbox {args.command}: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:  # a file the command needs, unreadable or gone
+        print(f"outbox {args.command}: {exc}", file=sys.stderr)
+        return 2
+    except db.ServerUnreachable as exc:  # every host down, or read-only where the URL wants read-write
         print(f"outbox {args.command}: {exc}", file=sys.stderr)
         return 2
     except db.psycopg.Error as exc:
@@ -315,8 +329,11 @@ def _add_worker_command(commands: argparse._SubParsersAction) -> None:
                             help="wait after a claim that found nothing")
     worker_cmd.add_argument("--listen", action="store_true",
                             help="also LISTEN for enqueue notifications, which end a wait at once (the operator "
-                                 "setting notify_on_enqueue sends them); polling goes on regardless. Not behind "
-                                 "PgBouncer in transaction pooling")
+                                 "setting notify_on_enqueue sends them); polling goes on regardless. Behind "
+                                 "PgBouncer in transaction pooling, give --listen-url")
+    worker_cmd.add_argument("--listen-url", default=None, metavar="URL",
+                            help="with --listen: a direct URL of the primary for the LISTEN connection (LISTEN "
+                                 "cannot pass a transaction pooler); default DATABASE_URL")
     worker_cmd.add_argument("--worker-id", default=None,
                             help="prefix of the worker ids (default: host-pid); thread n is <prefix>-<n>")
     worker_cmd.add_argument("--metrics-port", type=_port, default=None,
@@ -344,7 +361,8 @@ def _worker(args: argparse.Namespace) -> int:
     options = worker_process.Options(rail=args.rail, batch_size=args.batch_size, concurrency=args.concurrency,
                                      poll_interval_seconds=args.poll_interval_seconds,
                                      metrics_port=args.metrics_port, metrics_addr=args.metrics_addr,
-                                     worker_id=args.worker_id, listen=args.listen, buckets=args.buckets)
+                                     worker_id=args.worker_id, listen=args.listen, listen_url=args.listen_url,
+                                     buckets=args.buckets)
     return worker_process.run(db.database_url(), options)
 
 

@@ -29,7 +29,10 @@ from runner.evidence import guardrails, manifest, privileges, proof_results, rol
 from runner.evidence import summary as summary_mod
 
 REPO = environment.REPO
-DEFAULT_SELECTION = ("tests",)
+# Every proof but the HA ones (marker ha): those start etcd, Patroni and PgBouncer on TCP and take
+# minutes; `make prove-ha` runs them (and CI, through make test). --pytest-args="tests/ha -m ha"
+# puts them in a bundle.
+DEFAULT_SELECTION = ("tests", "-m", "not ha")
 EVIDENCE_TEST = "tests/evidence/test_evidence.py"
 
 

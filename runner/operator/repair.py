@@ -9,7 +9,7 @@ from typing import Any
 
 import psycopg
 
-from runner import db
+from runner import db, reconnect
 from runner.client import Client, Role
 from runner.operator import threshold
 from runner.operator.metrics import QueueGauges, RepairMetrics, read_queue_gauges
@@ -88,9 +88,16 @@ class Options:
 
 
 def run(url: str, options: Options, *, emit: Emit = emit_json) -> int:
-    """One cycle, or cycles every interval until SIGTERM/SIGINT; exit code 0, 1 (database), 2 (setting)."""
+    """One cycle, or cycles every interval until SIGTERM/SIGINT; exit code 0, 1 (database), 2 (setting,
+    or no host of the URL reachable for a single cycle).
+
+    With --loop, a lost connection, a shutdown, a node that is (or became) read-only and a URL
+    whose hosts are all down are retried (runner/reconnect.py): a repair_reconnecting line per
+    attempt, a capped backoff, then the cycle again on whichever node now leads. A cycle's
+    requeues commit batch by batch, so a cycle cut short by a failover is finished by the next one."""
     stop = StopOnSignal() if options.loop else None
     metrics = RepairMetrics()
+    again = reconnect.Reconnect("repair", url, emit)
     cycle = 0
     try:
         if options.metrics_port is not None:
@@ -100,13 +107,25 @@ def run(url: str, options: Options, *, emit: Emit = emit_json) -> int:
             cycle += 1
             # Read at the start of every cycle, so a changed environment takes effect on the next one.
             seconds = threshold.resolve(options.threshold_override)
-            with Client.connect(url, Role.REPAIR, name="outbox repair") as client:
-                run_cycle(client.conn, seconds, emit=emit, batch_size=options.batch_size, cycle=cycle,
-                          metrics=metrics)
+            try:
+                with Client.connect(url, Role.REPAIR, name="outbox repair") as client:
+                    again.connected(client.conn)
+                    run_cycle(client.conn, seconds, emit=emit, batch_size=options.batch_size, cycle=cycle,
+                              metrics=metrics)
+            except psycopg.Error as exc:
+                if stop is None or not reconnect.is_reconnectable(exc):
+                    raise
+                if stop.wait(again.failed(exc, "repair_reconnecting", cycle=cycle)):
+                    break
+                continue
             if stop is None or stop.wait(options.interval_seconds):
                 break
     except threshold.ThresholdError as exc:
         emit({"event": "repair_failed", "cycle": cycle, "sqlstate": None, "error": str(exc)})
+        return 2
+    except db.ServerUnreachable as exc:
+        emit({"event": "repair_failed", "cycle": cycle, "sqlstate": None, "error": str(exc).strip(),
+              "hosts": db.hosts(url)})
         return 2
     except psycopg.Error as exc:
         emit({"event": "repair_failed", "cycle": cycle, "sqlstate": db.sqlstate(exc),

@@ -28,7 +28,7 @@ from typing import Any, cast
 
 import psycopg
 
-from runner import db
+from runner import reconnect
 from runner.client import Client
 from runner.operator.metrics import WorkerMetrics
 from runner.process import StopOnSignal, emit_json
@@ -36,7 +36,6 @@ from runner.worker import Rail, Worker, wakeup
 from runner.worker.bucket import BucketWorker
 
 Emit = Callable[[dict[str, Any]], None]
-RECONNECT_SECONDS = 1.0
 
 
 class RailSpecError(Exception):
@@ -53,6 +52,7 @@ class Options:
     metrics_addr: str = "0.0.0.0"
     worker_id: str | None = None
     listen: bool = False  # a LISTEN connection ends waits at an enqueue notification (runner/worker/wakeup.py)
+    listen_url: str | None = None  # a direct URL for it (LISTEN cannot pass a transaction pooler); None: the URL
     # On Citus: the buckets this process covers (outbox_buckets() numbers; empty: all of them);
     # None on a single server. Each thread claims bucket by bucket (runner/worker/bucket.py).
     buckets: tuple[int, ...] | None = None
@@ -110,7 +110,7 @@ def run(url: str, options: Options, *, emit: Emit = emit_json) -> int:
               "poll_interval_seconds": options.poll_interval_seconds, "listen": options.listen,
               **({"buckets": len(bucket_keys)} if bucket_keys is not None else {})})
         if wake is not None:
-            wakeup.Listener(url, f"{base}-listener", wake, stop.is_set, emit).start()
+            wakeup.Listener(options.listen_url or url, f"{base}-listener", wake, stop.is_set, emit).start()
         for thread in threads:
             thread.start()
         for thread in threads:
@@ -140,18 +140,20 @@ def _bucket_keys(url: str, buckets: tuple[int, ...] | None) -> list[str] | None:
 
 def _work(url: str, worker_id: str, rail: Rail, options: Options, stop: StopOnSignal, metrics: WorkerMetrics,
           emit: Emit, wake: wakeup.WakeSignal | None, bucket_keys: list[str] | None = None) -> None:
-    """One worker thread: its own connection, reopened after a database error until the stop."""
+    """One worker thread: its own connection, reopened after a database error until the stop, with
+    a capped backoff and a worker_error line per attempt (runner/reconnect.py). After a failover a
+    multi-host URL reaches the new leader; a node that became read-only (25006) is left the same way."""
+    again = reconnect.Reconnect("worker", url, emit, extra={"worker_id": worker_id})
     while not stop.is_set():
         say = lambda line: _say(emit, line)  # noqa: E731
         try:
             with (Worker.connected(url, worker_id, say=say) if bucket_keys is None
                   else BucketWorker.connected_to(url, worker_id, bucket_keys, say=say)) as worker:
+                again.connected(worker.conn)
                 _claim_until_stop(worker, rail, options, stop, metrics, emit, wake)
         except psycopg.Error as exc:
             # Claims this thread held and had not completed stay DISPATCHING: repair's to requeue.
-            emit({"event": "worker_error", "worker_id": worker_id, "sqlstate": db.sqlstate(exc),
-                  "error": str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__})
-            stop.wait(RECONNECT_SECONDS)
+            stop.wait(again.failed(exc, "worker_error"))
     emit({"event": "worker_drained", "worker_id": worker_id})
 
 

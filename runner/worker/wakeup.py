@@ -24,12 +24,11 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from runner import db
+from runner import db, reconnect
 from runner.client import Client, Role
 
 Emit = Callable[[dict[str, Any]], None]
 HEARTBEAT_SECONDS = 5.0
-RECONNECT_SECONDS = 1.0
 # libpq's own dead-peer detection for the listen connection, which otherwise only ever waits.
 KEEPALIVES: dict[str, int] = {"keepalives": 1, "keepalives_idle": 10, "keepalives_interval": 5,
                               "keepalives_count": 3, "tcp_user_timeout": 30_000}
@@ -88,10 +87,15 @@ class Listener:
 
     def run(self) -> None:
         lost = False
+        again = reconnect.Reconnect("listener", self.url, self.emit, extra={"listener": self.name})
         while not self.stopping():
             try:
                 with db.connection(self.url, application_name=self.name, autocommit=True, role=str(Role.EXECUTOR),
                                    **KEEPALIVES) as conn:
+                    if db.behind_pooler(conn):
+                        self._unavailable()
+                        return
+                    again.connected(conn)
                     channel = Client(conn).wakeup_channel()
                     conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(channel)))
                     self.wake.listening = True
@@ -104,12 +108,17 @@ class Listener:
             except psycopg.Error as exc:
                 self.wake.listening = False
                 lost = True
-                self.emit({"event": "listen_lost", "listener": self.name, "sqlstate": db.sqlstate(exc),
-                           "error": str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__,
-                           "fallback": "polling", "reconnect_seconds": RECONNECT_SECONDS})
-                self.wake.wait(self.wake.count(), RECONNECT_SECONDS)  # ends early only on a stop
+                delay = again.failed(exc, "listen_lost", fallback="polling")
+                self.wake.wait(self.wake.count(), delay)  # ends early only on a stop
         self.wake.listening = False
         self.emit({"event": "listen_stopped", "listener": self.name})
+
+    def _unavailable(self) -> None:
+        """LISTEN through a transaction pooler would be taken and never answered: say so and poll."""
+        self.wake.listening = False
+        self.emit({"event": "listen_unavailable", "listener": self.name, "fallback": "polling",
+                   "error": "the listen URL goes through a connection pooler, where LISTEN never hears a "
+                            "notification; give --listen-url a direct URL of the primary"})
 
     def _listen(self, conn: psycopg.Connection) -> None:
         while not self.stopping():
