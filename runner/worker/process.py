@@ -28,7 +28,7 @@ from typing import Any, cast
 
 import psycopg
 
-from runner import reconnect
+from runner import db, reconnect
 from runner.client import Client
 from runner.operator.metrics import WorkerMetrics
 from runner.process import StopOnSignal, emit_json
