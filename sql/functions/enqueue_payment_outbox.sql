@@ -95,6 +95,7 @@ BEGIN
         RETURNING p.outbox_id, p.sequence_id, p.created_at INTO outbox_id, sequence_id, created_at;
 
         IF FOUND THEN
+            PERFORM payment_outbox._require_ledger_partition(created_at);
             state := 'PENDING';
             RETURN NEXT;
             RETURN;

@@ -215,6 +215,10 @@ BEGIN
         INTO v_new_nos, v_new_ids, v_new_sequence_ids, v_new_created_ats
         FROM inserted AS i
         INNER JOIN fresh AS f ON i.outbox_id = f.outbox_id;
+        IF v_new_created_ats IS NOT NULL THEN
+            -- Every new item of one call is created at the same now().
+            PERFORM payment_outbox._require_ledger_partition(v_new_created_ats[1]);
+        END IF;
 
         IF coalesce(cardinality(v_new_nos), 0) < v_new_count THEN
             -- 4. Keys a concurrent call registered after step 1 read the file: a new statement
