@@ -132,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
             return lint_plpgsql.main() if args.linter == "plpgsql" else lint_squawk.main()
         if args.command == "bench":
             return bench.main(quick=args.quick, seconds=args.seconds, output_dir=args.output_dir)
-    except migrate.LockWaitGaveUp as exc:
+    except lockwait.GaveUp as exc:  # outbox migrate, convert-ledger, retention: nothing more was changed
         print(f"outbox {args.command}: {exc}", file=sys.stderr)
         return 3
     except (db.ConfigurationError, migrate.MigrationError, threshold.ThresholdError, package.PackageError,

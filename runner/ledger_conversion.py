@@ -177,10 +177,27 @@ def _retrying(conn: psycopg.Connection, policy: lockwait.LockPolicy, say: Callab
                 conn.execute("RESET lock_timeout")
         except psycopg.Error as exc:
             reason = lockwait.RETRYABLE.get(db.sqlstate(exc) or "")
-            if reason is None or attempt == policy.retries:
+            if reason is None:
                 raise
+            if attempt == policy.retries:
+                raise lockwait.GaveUp(
+                    f"ledger conversion: {step}: gave up after {attempt + 1} attempt(s) ({reason}, SQLSTATE "
+                    f"{db.sqlstate(exc)}) behind {_blockers(conn, policy)}. The conversion is unfinished "
+                    f"(check_invariants() names ledger_conversion_unfinished and its deadline): run outbox "
+                    f"migrate again once the blocker is gone, or give it longer (--lock-timeout, --lock-retries)."
+                ) from exc
             delay = policy.backoff(attempt + 1)
             say(f"ledger conversion: {step}: {reason} (SQLSTATE {db.sqlstate(exc)}); retry "
                 f"{attempt + 1}/{policy.retries} in {delay:g}s")
             time.sleep(delay)  # backoff: lets the blocking transactions finish before the next attempt
     raise AssertionError("unreachable")
+
+
+def _blockers(conn: psycopg.Connection, policy: lockwait.LockPolicy) -> str:
+    """Who holds a lock on the tables the conversion works on: every session but this one holding
+    one on the ledger or the staged table, named as outbox migrate names its blockers."""
+    del policy
+    rows = conn.execute(db.named_sql("ledger_conversion_blockers")).fetchall()
+    found = [lockwait.Blocker(pid, app, user, state, float(seconds) if seconds is not None else None).describe()
+             for pid, app, user, state, seconds in rows]
+    return "; ".join(found) or "a lock no session holds any more"
