@@ -26,8 +26,9 @@ BEGIN
             USING ERRCODE = 'PO032',
                   HINT = 'Run outbox migrate (or outbox convert-ledger) as the package owner first.';
     END IF;
-    -- One run at a time: two would both find a month missing.
-    PERFORM pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext('payment_outbox.ensure_attempt_partitions'));
+    -- One run at a time: two would both find a month missing. A row only the package can lock
+    -- (an advisory key any login could take); PO036 names the holder after 5 s.
+    PERFORM payment_outbox._lock_package('ensure_attempt_partitions');
 
     FOR v_month IN
         SELECT m
@@ -78,7 +79,7 @@ $$;
 COMMENT ON FUNCTION payment_outbox.ensure_attempt_partitions(interval) IS
 'Creates the ledger''s missing monthly partitions (UTC months) from the previous month to p_ahead '
 'ahead (a month some partition holds or held, retired included, is skipped), and the month of any '
-'pending item no partition holds (a retired month again as payment_outbox_attempts_YYYY_MM_2, ...) (0 to 5 years, PO031 otherwise; PO032 before the ledger is partitioned), each attached '
+'pending item no partition holds (a retired month again as payment_outbox_attempts_YYYY_MM_2, ...) (0 to 5 years, PO031 otherwise; PO032 before the ledger is partitioned; PO036 naming the holder when another run holds it 5 s), each attached '
 'under SHARE UPDATE EXCLUSIVE. Returns the partitions created. outbox migrate and outbox retention '
 'call it; run it from cron as outbox_operator if neither runs monthly. The ledger has no DEFAULT '
 'partition (PostgreSQL refuses DETACH ... CONCURRENTLY beside one): check_invariants() names '
