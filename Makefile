@@ -42,7 +42,7 @@ prove: $(INSTALLED) $(PG_BINARIES) ## run the database proofs (embedded PostgreS
 
 pg-binaries: $(INSTALLED) ## fetch PostgreSQL PG's server binaries into .pg/ (make pg-binaries PG=14)
 	@test -n "$(PG)" || { echo "pg-binaries: give a major, e.g. make pg-binaries PG=18"; exit 2; }
-	$(BIN)/python -m runner.pg_binaries $(PG)
+	$(BIN)/python -m runner.clusters.pg_binaries $(PG)
 
 test: lint $(PG_BINARIES) ## lint, then every test and proof
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -8,29 +8,15 @@ import shlex
 import sys
 from pathlib import Path
 
-from runner import (
-    cluster,
-    db,
-    ledger_conversion,
-    lockwait,
-    metrics,
-    migrate,
-    package,
-    quarantine,
-    rail,
-    releases,
-    repair,
-    retention,
-    show,
-    threshold,
-    worker_process,
-)
-from runner.bench import run as bench
+from runner import db
 from runner.client import Role
-from runner.evidence import bundle as evidence
-from runner.lint import plpgsql as lint_plpgsql
-from runner.lint import squawk as lint_squawk
+from runner.operator import metrics, quarantine, rail, repair, show, threshold
+from runner.schema import ledger_conversion, lockwait, migrate, package, retention
+from runner.worker import process as worker_process
 
+# Tools of a checkout, not in the wheel (pyproject.toml): imported only when their command runs, so
+# an installed wheel says they need a checkout instead of failing to import at start.
+CHECKOUT_COMMANDS = ("evidence", "releases", "lint", "bench")
 
 def build_parser() -> argparse.ArgumentParser:
     """Every command and option of `outbox` (the deploy/ examples are checked against it)."""
@@ -112,10 +98,8 @@ def main(argv: list[str] | None = None) -> int:
             policy = lockwait.resolve(args.lock_timeout, args.lock_retries)
             return retention.run(db.database_url(), retention.Options(
                 window=args.window, export_dir=args.export, dry_run=args.dry_run, ahead=args.ahead), policy=policy)
-        if args.command == "evidence":
-            return _evidence(args)
-        if args.command == "releases":
-            return _releases(args)
+        if args.command in CHECKOUT_COMMANDS:
+            return _checkout_command(args)
         if args.command == "repair":
             return _repair(args)
         if args.command == "metrics":
@@ -128,15 +112,10 @@ def main(argv: list[str] | None = None) -> int:
             return _quarantine(args)
         if args.command == "rail":
             return _rail(args)
-        if args.command == "lint":
-            return lint_plpgsql.main() if args.linter == "plpgsql" else lint_squawk.main()
-        if args.command == "bench":
-            return bench.main(quick=args.quick, seconds=args.seconds, output_dir=args.output_dir)
     except lockwait.GaveUp as exc:  # outbox migrate, convert-ledger, retention: nothing more was changed
         print(f"outbox {args.command}: {exc}", file=sys.stderr)
         return 3
     except (db.ConfigurationError, migrate.MigrationError, threshold.ThresholdError, package.PackageError,
-            cluster.ClusterError, lint_plpgsql.LintError, lint_squawk.LintError, releases.ReleaseError,
             lockwait.PolicyError) as exc:
         print(f"outbox {args.command}: {exc}", file=sys.stderr)
         return 2
@@ -150,7 +129,49 @@ def main(argv: list[str] | None = None) -> int:
     return 2
 
 
+def _checkout_command(args: argparse.Namespace) -> int:
+    """evidence, releases, lint, bench: run from a checkout; from the wheel, exit 2 saying so."""
+    try:
+        from runner.clusters.embedded import ClusterError
+        from runner.harness.releases import ReleaseError
+        from runner.lint.plpgsql import LintError as PlpgsqlLintError
+        from runner.lint.squawk import LintError as SquawkLintError
+    except ModuleNotFoundError as exc:
+        if not (exc.name or "").startswith("runner."):
+            raise
+        print(f"outbox {args.command}: needs a checkout of payment-outbox: the installed wheel carries what a DBA, "
+              f"a worker and an operator run, not the proof, evidence, bench and lint tools ({exc.name} is "
+              f"missing); run it in a clone of the repository (README.md, Layout)",
+              file=sys.stderr)
+        return 2
+    try:
+        if args.command == "evidence":
+            return _evidence(args)
+        if args.command == "releases":
+            return _releases(args)
+        if args.command == "lint":
+            return _lint(args)
+        return _bench(args)
+    except (ClusterError, ReleaseError, PlpgsqlLintError, SquawkLintError) as exc:
+        print(f"outbox {args.command}: {exc}", file=sys.stderr)
+        return 2
+
+
+def _lint(args: argparse.Namespace) -> int:
+    from runner.lint import plpgsql, squawk
+
+    return plpgsql.main() if args.linter == "plpgsql" else squawk.main()
+
+
+def _bench(args: argparse.Namespace) -> int:
+    from runner.bench import run as bench
+
+    return bench.main(quick=args.quick, seconds=args.seconds, output_dir=args.output_dir)
+
+
 def _evidence(args: argparse.Namespace) -> int:
+    from runner.evidence import bundle as evidence
+
     if args.evidence_command == "verify":
         result = evidence.verify(args.bundle)
         for line in result.lines():
@@ -163,6 +184,8 @@ def _evidence(args: argparse.Namespace) -> int:
 
 
 def _releases(args: argparse.Namespace) -> int:
+    from runner.harness import releases
+
     if args.releases_command == "add":
         print(releases.snapshot(args.name, args.commit), end="")
         print(f"# add the entry above to {releases.MANIFEST.relative_to(releases.REPO)}", file=sys.stderr)
@@ -174,7 +197,7 @@ def _releases(args: argparse.Namespace) -> int:
     return 1 if problems else 0
 
 
-# --- repair and metrics: parsing here, the work in runner/repair.py and runner/metrics.py ---
+# --- repair and metrics: parsing here, the work in runner/operator/repair.py and metrics.py ---
 
 def _threshold_argument(text: str) -> int:
     try:
@@ -277,7 +300,7 @@ def _add_worker_command(commands: argparse._SubParsersAction) -> None:
                        "JSON log lines on stdout")
     worker_cmd.add_argument("--rail", required=True, metavar="MODULE:CALLABLE",
                             help="the rail: a callable taking a ClaimedItem and returning a RailOutcome "
-                                 "(runner/worker.py); imported with the working directory on the path")
+                                 "(runner/worker/reference.py); imported with the working directory on the path")
     worker_cmd.add_argument("--batch-size", type=_positive, default=10, help="items per claim")
     worker_cmd.add_argument("--concurrency", type=_positive, default=1,
                             help="worker threads, each with its own connection and worker id")

@@ -10,7 +10,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from runner import db, package
+from runner import db
+from runner.schema import package
 
 REPO = package.SOURCE_SQL_DIR.parent  # the checkout: evidence and bench are tools of a checkout
 

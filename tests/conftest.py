@@ -18,9 +18,9 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from runner import cluster as cluster_mod
-from runner import scratch
-from runner.scratch import Server
+from runner.clusters import embedded as cluster_mod
+from runner.clusters import scratch
+from runner.clusters.scratch import Server
 from tests.helpers.support import ProofRecord
 
 
@@ -66,7 +66,7 @@ def _own_embedded_cluster(skip_reason: str) -> Iterator[Server]:
 
 
 def create_migrated_database(server: Server, prefix: str = "outbox_test") -> Database:
-    """A scratch database, migrated, its login a member of every runtime role (runner/scratch.py)."""
+    """A scratch database, migrated, its login a member of every runtime role (runner/clusters/scratch.py)."""
     name = scratch.create_database(server.url, prefix)
     url = server.database_url(name)
     scratch.prepare(url)

@@ -9,8 +9,9 @@ from dataclasses import dataclass
 
 import psycopg
 
-from runner import db, scratch
+from runner import db
 from runner.client import Client
+from runner.clusters import scratch
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from runner import cluster
+from runner.clusters import embedded as cluster
 
 SCRIPTS = Path(__file__).parent / "pgbench"
 SUMMARY_FIELDS = {

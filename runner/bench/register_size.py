@@ -13,7 +13,9 @@ import argparse
 import json
 import os
 
-from runner import cluster, db, scratch
+from runner import db
+from runner.clusters import embedded as cluster
+from runner.clusters import scratch
 
 BATCH = 100_000
 

@@ -18,8 +18,9 @@ from typing import TypeVar
 import psycopg
 from psycopg import sql
 
-from runner import db, scratch
+from runner import db
 from runner.client import Client, Role
+from runner.clusters import scratch
 
 T = TypeVar("T")
 ZOMBIES = 100

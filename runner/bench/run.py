@@ -20,7 +20,7 @@ from typing import Any
 
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from runner import cluster, db, environment, scratch
+from runner import db, environment
 from runner.bench import dispatch as bench_dispatch
 from runner.bench import file as bench_file
 from runner.bench import pgbench as bench_pgbench
@@ -28,6 +28,8 @@ from runner.bench import repair as bench_repair
 from runner.bench import report as bench_report
 from runner.bench import storm as bench_storm
 from runner.bench import wakeup as bench_wakeup
+from runner.clusters import embedded as cluster
+from runner.clusters import scratch
 
 TARGET_CLIENTS = bench_report.TARGET_CLIENTS
 

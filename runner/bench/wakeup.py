@@ -33,7 +33,7 @@ from runner import db
 from runner.bench import pgbench as bench_pgbench
 from runner.client import ClaimedItem, Client, Role
 from runner.worker import RailOutcome
-from runner.worker_process import Options
+from runner.worker.process import Options
 
 TRIGGER = "payment_outbox_pending_notify_enqueued"
 MODES = ("no_trigger", "off", "on")

@@ -23,7 +23,8 @@ from typing import Any
 
 from psycopg.conninfo import conninfo_to_dict
 
-from runner import db, environment, scratch
+from runner import db, environment
+from runner.clusters import scratch
 from runner.evidence import guardrails, manifest, privileges, proof_results, role_usage
 from runner.evidence import summary as summary_mod
 
@@ -96,7 +97,7 @@ def _database_phase(run: Run, selection: list[str], staging: Path, say: Callable
 def _migrate(url: str, run: Run) -> None:
     lines: list[str] = []
     scratch.prepare(url, say=lines.append)
-    lines.append("granted the runtime roles to the login (runner/scratch.py, as for every scratch database), "
+    lines.append("granted the runtime roles to the login (runner/clusters/scratch.py, as for every scratch database), "
                  "so the proofs can SET ROLE")
     (run.bundle / "proofs" / "migrate.log").write_text("\n".join(lines) + "\n")
     run.commands += ["outbox migrate (on the scratch database)", "GRANT <each runtime role> TO CURRENT_USER"]

@@ -11,9 +11,10 @@ from typing import Any
 
 import psycopg
 
-from runner import db, environment, package
+from runner import db, environment
 from runner.evidence import dynamic_sql
 from runner.harness import sqlproof
+from runner.schema import package
 
 DECLARED_PRIVILEGES = sqlproof.PROOF_DIR / "_declared_privileges.sql"
 REPO = environment.REPO

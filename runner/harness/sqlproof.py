@@ -15,8 +15,9 @@ from pathlib import Path
 
 import psycopg
 
-from runner import db, package
+from runner import db
 from runner.client import Client
+from runner.schema import package
 
 PROOF_DIR = package.SOURCE_SQL_DIR / "tests"
 HELPERS = PROOF_DIR / "_proof_helpers.sql"

@@ -17,7 +17,9 @@ from dataclasses import dataclass
 import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from runner import cluster, db, scratch
+from runner import db
+from runner.clusters import embedded as cluster
+from runner.clusters import scratch
 
 DEBIAN_PACKAGE = "postgresql-{major}-plpgsql-check"
 

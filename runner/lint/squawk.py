@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from runner import package
+from runner.schema import package
 
 CONFIG = package.SOURCE_SQL_DIR.parent / ".squawk.toml"
 MIGRATIONS = package.SOURCE_SQL_DIR / "tables"

@@ -1,1 +1,2 @@
-"""Schema management: migrations, lock waits, the ledger's conversion, retention, the package's locks."""
+"""Schema management: the migration ledger and its order, lock waits, the online conversion of the
+ledger, retention of its partitions, the package's locks, and where the SQL package is."""

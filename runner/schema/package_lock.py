@@ -18,7 +18,8 @@ from contextlib import contextmanager
 
 import psycopg
 
-from runner import db, lockwait
+from runner import db
+from runner.schema import lockwait
 
 LOCK_POLL_SECONDS = 0.2
 HELD = "PO036"

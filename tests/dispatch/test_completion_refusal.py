@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from runner import worker as worker_module
 from runner.worker import RailOutcome, Worker
+from runner.worker import reference as worker_module
 from tests.conftest import Database
 from tests.helpers import api
 from tests.helpers.fakerail import FakeRail

@@ -17,8 +17,8 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from runner import migrate
 from runner.client import Client, Role
+from runner.schema import migrate
 from tests.conftest import Database, Server, drop_database
 from tests.helpers import api
 from tests.helpers.support import ProofRecord, sqlstate_of

@@ -3,11 +3,22 @@ read with catalog queries so that it needs no client binary of the server's vers
 
 Each row is (kind, object, definition). Columns are numbered by their position among the
 columns not dropped, since an upgrade that drops a column leaves a gap a fresh install has not.
+
+What the package defines is compared; what the server stamps on its own is left out:
+- a column's attoptions keep only the options `ALTER TABLE ... ALTER COLUMN ... SET (...)` accepts
+  (PACKAGE_ATTOPTIONS). Debian's PostgreSQL 15.20 writes `pg_attver=<number>` into every column's
+  attoptions, a different number in each database, so two identical installs would differ on
+  every column; a future server-owned option is left out the same way, while an option a
+  migration sets is still compared.
+- oids, attnums of dropped columns, relfilenodes, statistics and sizes are never read.
 """
 
 from __future__ import annotations
 
 import psycopg
+
+# The attribute options a migration can set (PostgreSQL's ALTER TABLE, SET ( attribute_option ...)).
+PACKAGE_ATTOPTIONS = ("n_distinct", "n_distinct_inherited")
 
 # Every name is cast to text: the first branch would otherwise make the column type `name` and
 # cut longer names (a table and a trigger name joined) to 63 bytes.
@@ -24,7 +35,9 @@ UNION ALL
 SELECT 'column', c.relname || '.' || a.attname,
        concat_ws(' | ', row_number() OVER (PARTITION BY c.oid ORDER BY a.attnum), format_type(a.atttypid, a.atttypmod),
                  a.attnotnull, pg_get_expr(d.adbin, d.adrelid), a.attidentity, a.attgenerated, a.attacl::text,
-                 a.attoptions::text, col_description(c.oid, a.attnum))
+                 (SELECT array_agg(o.option ORDER BY o.option) FROM unnest(a.attoptions) AS o (option)
+                  WHERE split_part(o.option, '=', 1) = ANY (%(package_attoptions)s))::text,
+                 col_description(c.oid, a.attnum))
 FROM pg_attribute AS a
 JOIN pg_class AS c ON c.oid = a.attrelid
 JOIN ns ON c.relnamespace = ns.oid
@@ -76,7 +89,8 @@ ORDER BY 1, 2, 3
 def snapshot(url: str) -> list[tuple[str, str, str]]:
     """Every object of the schema with its definition, comment, owner, options and privileges."""
     with psycopg.connect(url) as conn:  # reads pg_catalog only
-        return [(kind, name, definition or "") for kind, name, definition in conn.execute(CATALOG_SQL)]
+        rows = conn.execute(CATALOG_SQL, {"package_attoptions": list(PACKAGE_ATTOPTIONS)})
+        return [(kind, name, definition or "") for kind, name, definition in rows]
 
 
 def difference(have: list[tuple[str, str, str]], want: list[tuple[str, str, str]]) -> list[str]:

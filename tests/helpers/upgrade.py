@@ -10,7 +10,8 @@ from typing import Any
 
 import psycopg
 
-from runner import migrate, scratch
+from runner.clusters import scratch
+from runner.schema import migrate
 
 PAYLOAD = {"amount": "12.00", "currency": "EUR"}
 MIGRATE_APPLICATION_NAME = "outbox migrate"
@@ -18,7 +19,7 @@ MIGRATE_APPLICATION_NAME = "outbox migrate"
 
 def migrate_to(url: str, root: Path | None = None) -> None:
     """As the owner: migrate to the SQL package at `root` (a release point; the current package
-    when None) and let the tests act as each runtime role (runner/scratch.py)."""
+    when None) and let the tests act as each runtime role (runner/clusters/scratch.py)."""
     scratch.prepare(url, root=root)
 
 

@@ -26,7 +26,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from runner import package
+from runner.schema import package
 from tests.conftest import Database
 from tests.helpers import api
 from tests.helpers.support import ProofRecord, role_connection

@@ -24,7 +24,7 @@ import psycopg
 import pytest
 
 from runner.client import Client, Role
-from runner.package import sql_root
+from runner.schema.package import sql_root
 from tests.conftest import (
     Database,
     Server,

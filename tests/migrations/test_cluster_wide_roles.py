@@ -16,8 +16,8 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from runner import migrate
 from runner.client import Client, Role
+from runner.schema import migrate
 from tests.conftest import Server, drop_database
 from tests.helpers.support import ProofRecord
 

@@ -13,7 +13,8 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from runner import cli, db, migrate, package
+from runner import cli, db
+from runner.schema import migrate, package
 from tests.conftest import Database
 from tests.helpers import api
 from tests.helpers.support import ProofRecord

@@ -12,7 +12,8 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from runner import db, ledger_conversion, lockwait, migrate, package
+from runner import db
+from runner.schema import ledger_conversion, lockwait, migrate, package
 from tests.conftest import Database
 from tests.helpers import api
 from tests.helpers.support import ProofRecord, sqlstate_of

@@ -24,10 +24,10 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from runner import ledger_conversion, lockwait, migrate, package
 from runner.client import Client, Role
 from runner.db import first_row as db_row
 from runner.harness import history as history_mod
+from runner.schema import ledger_conversion, lockwait, migrate, package
 from tests.conftest import Database, Server
 from tests.faults.test_fault_crash import drain
 from tests.helpers import api, catalog, partitions
@@ -112,7 +112,7 @@ def test_convert_a_populated_ledger_under_load(empty_database: Database, server:
     url = empty_database.url
     migrate.migrate(url, say=lambda line: None, convert_ledger=False)
     with psycopg.connect(url, autocommit=True) as owner:
-        for role in package.runtime_roles():  # the load acts as each runtime role (runner/scratch.py)
+        for role in package.runtime_roles():  # the load acts as each runtime role (runner/clusters/scratch.py)
             owner.execute(sql.SQL("GRANT {} TO CURRENT_USER").format(sql.Identifier(role)))
         started = time.monotonic()
         owner.execute(SEED_SQL, {"items": ROWS // 2})

@@ -14,7 +14,8 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from runner import migrate, package, scratch
+from runner.clusters import scratch
+from runner.schema import migrate, package
 from tests.conftest import Database, Server, drop_database
 from tests.helpers.support import ProofRecord
 

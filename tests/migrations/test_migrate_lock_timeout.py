@@ -16,8 +16,9 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from runner import lockwait, migrate, package, releases
 from runner.client import Client, Role
+from runner.harness import releases
+from runner.schema import lockwait, migrate, package
 from tests.conftest import Database
 from tests.helpers import api
 from tests.helpers.support import ProofRecord

@@ -12,7 +12,9 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from runner import migrate, package, releases, scratch
+from runner.clusters import scratch
+from runner.harness import releases
+from runner.schema import migrate, package
 from tests.conftest import Server
 from tests.helpers import catalog
 from tests.helpers.support import ProofRecord
@@ -77,3 +79,43 @@ def test_the_catalog_sees_what_it_compares(server: Server, proof: ProofRecord) -
                       "payment_outbox._max_attempt_count()",
                       "payment_outbox_idempotency_keys.payment_outbox_idempotency_keys_append_only"},
                 have=changed)
+
+
+# One planted change per kind the package defines, each a change that would alter behaviour, with
+# the objects it must show up as.
+PLANTED = {
+    "ALTER TABLE payment_outbox.payment_outbox_settings ALTER COLUMN max_attempt_count SET DEFAULT 21":
+        {"payment_outbox_settings.max_attempt_count"},
+    "ALTER TABLE payment_outbox.payment_outbox_rail_history ALTER COLUMN reason SET NOT NULL":
+        {"payment_outbox_rail_history.reason"},
+    "CREATE INDEX payment_outbox_rails_actor_idx ON payment_outbox.payment_outbox_rails (actor)":
+        {"payment_outbox.payment_outbox_rails_actor_idx", "payment_outbox_rails_actor_idx",
+         "payment_outbox_rails_actor_idx.actor"},
+    "CREATE OR REPLACE FUNCTION payment_outbox.wakeup_channel() RETURNS text LANGUAGE sql IMMUTABLE "
+    "SET search_path = pg_catalog, payment_outbox, pg_temp BEGIN ATOMIC SELECT 'another_channel'; END":
+        {"payment_outbox.wakeup_channel()"},
+    # An attribute option a migration could set is compared; the ones the server stamps are not.
+    "ALTER TABLE payment_outbox.payment_outbox_pending ALTER COLUMN participant_id SET (n_distinct = 100)":
+        {"payment_outbox_pending.participant_id"},
+}
+
+
+def test_the_comparison_catches_a_planted_difference(server: Server, proof: ProofRecord) -> None:
+    """Two fresh installs compare equal whatever the server stamps on its own (Debian's 15.20 writes a
+    different pg_attver into every column of each), and a planted default, NOT NULL, index,
+    function body or column option in one of them is named, and nothing else."""
+    first = catalog_after(server, [CURRENT])
+    with scratch.database(server.url, "outbox_catalog", prepared=False, admin_url=server.admin_url) as url:
+        migrate.migrate(url, say=lambda line: None)
+        second = catalog.snapshot(url)
+        with psycopg.connect(url, autocommit=True) as owner:  # setup: plant one change of each kind, as the owner
+            stamped = owner.execute("SELECT count(*) FROM pg_attribute AS a JOIN pg_class AS c ON c.oid = a.attrelid "
+                                    "WHERE c.relnamespace = 'payment_outbox'::regnamespace "
+                                    "AND a.attoptions::text LIKE '%%pg_attver%%'").fetchone()[0]
+            for statement in PLANTED:
+                owner.execute(statement)
+        planted = catalog.snapshot(url)
+    proof.observe(columns_with_server_stamped_options=stamped)
+    proof.check("two fresh installs: the same catalog", want=[], have=catalog.difference(second, first))
+    proof.check("each planted change is named, and nothing else", want=set().union(*PLANTED.values()),
+                have={name for _, name, _ in set(planted) ^ set(first)})

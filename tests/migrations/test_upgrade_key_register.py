@@ -11,8 +11,9 @@ import psycopg
 import pytest
 from psycopg.types.json import Jsonb
 
-from runner import migrate, releases
 from runner.client import Client, Role
+from runner.harness import releases
+from runner.schema import migrate
 from tests.conftest import Database
 from tests.helpers import api, catalog, partitions
 from tests.helpers.support import ProofRecord

@@ -28,8 +28,9 @@ from typing import Any
 
 import pytest
 
-from runner import lockwait, migrate, package, releases
 from runner.client import Client, Enqueued, Role
+from runner.harness import releases
+from runner.schema import lockwait, migrate, package
 from tests.conftest import Database
 from tests.helpers import api
 from tests.helpers.lock_waits import wait_until_blocked

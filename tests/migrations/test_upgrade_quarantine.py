@@ -15,8 +15,9 @@ from typing import Any
 
 import pytest
 
-from runner import migrate, releases
 from runner.client import Client, Role
+from runner.harness import releases
+from runner.schema import migrate
 from tests.conftest import Database
 from tests.helpers import api
 from tests.helpers.support import ProofRecord

@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import pytest
 
-from runner import lockwait, releases
 from runner.client import Client, Role
+from runner.harness import releases
+from runner.schema import lockwait
 from runner.worker import RailOutcome, Worker
 from tests.conftest import Database
 from tests.helpers import api

@@ -20,9 +20,10 @@ from typing import Any
 import psycopg
 import pytest
 
-from runner import lockwait, migrate, releases
 from runner.client import Client, Role
 from runner.harness import history as history_mod
+from runner.harness import releases
+from runner.schema import lockwait, migrate
 from runner.worker import Worker
 from tests.conftest import Database
 from tests.faults.test_fault_crash import drain

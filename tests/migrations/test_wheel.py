@@ -1,5 +1,7 @@
-"""The wheel carries the SQL package: built from this checkout, installed into a fresh venv away
-from the checkout, its `outbox migrate` applies every file; with the SQL gone it says what is missing."""
+"""The wheel carries the SQL package and what a DBA, a worker and an operator run, and nothing of the
+tools of a checkout: built from this checkout, installed into a fresh venv away from the checkout,
+its `outbox migrate` applies every file; with the SQL gone it says what is missing; a checkout tool
+(evidence, bench, lint, releases) says it needs a checkout."""
 
 from __future__ import annotations
 
@@ -8,13 +10,15 @@ import shutil
 import subprocess
 import sys
 import venv
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
 import pytest
 
-from runner import migrate, scratch
+from runner.clusters import scratch
+from runner.schema import migrate
 from tests.conftest import Server
 from tests.helpers.support import ProofRecord
 
@@ -23,19 +27,31 @@ pytestmark = pytest.mark.proof
 REPO = Path(__file__).resolve().parents[2]
 
 
+PIP = [sys.executable, "-m", "pip", "--quiet", "--disable-pip-version-check"]
+# In the wheel: the top of runner/ and these subpackages. Not in it: the tools of a checkout.
+WHEEL_PACKAGES = ("runner/schema", "runner/worker", "runner/operator")
+CHECKOUT_ONLY = ("runner/clusters", "runner/harness", "runner/evidence", "runner/bench", "runner/lint")
+
+
 @pytest.fixture(scope="module")
-def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The `outbox` console script of the wheel, installed with its pinned dependencies."""
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The wheel, built from a copy of this checkout."""
     work = tmp_path_factory.mktemp("wheel")
-    pip = [sys.executable, "-m", "pip", "--quiet", "--disable-pip-version-check"]
     # A build without isolation writes build/ into the tree it builds: a copy, so the checkout stays clean.
     source = shutil.copytree(REPO, work / "source", ignore=shutil.ignore_patterns(
         ".git", ".venv", ".pg", "reports", "build", "*.egg-info", "__pycache__", ".*_cache"))
-    subprocess.run([*pip, "wheel", "--no-deps", "--no-build-isolation", "--wheel-dir", str(work / "dist"),
+    subprocess.run([*PIP, "wheel", "--no-deps", "--no-build-isolation", "--wheel-dir", str(work / "dist"),
                     str(source)], check=True, cwd=work)
-    (wheel,) = (work / "dist").glob("payment_outbox-*.whl")
+    (built,) = (work / "dist").glob("payment_outbox-*.whl")
+    return built
+
+
+@pytest.fixture(scope="module")
+def installed(wheel: Path) -> Path:
+    """The `outbox` console script of the wheel, installed with its pinned dependencies."""
+    work = wheel.parents[1]
     venv.create(work / "venv", with_pip=False)  # this pip installs into it: a fresh venv, no ensurepip
-    subprocess.run([*pip, "--python", str(work / "venv" / "bin" / "python"), "install",
+    subprocess.run([*PIP, "--python", str(work / "venv" / "bin" / "python"), "install",
                     "-c", str(REPO / "constraints.txt"), str(wheel)], check=True, cwd=work)
     return work / "venv" / "bin" / "outbox"
 
@@ -87,3 +103,45 @@ def test_an_install_without_its_sql_says_what_is_missing(installed: Path, empty_
     proof.observe(stdout=broken.stdout, stderr=broken.stderr)
     proof.check("exit 2 with a message naming the missing package, no traceback", want=(2, True, False),
                 have=(broken.returncode, "SQL package is missing" in broken.stderr, "Traceback" in broken.stderr))
+
+
+def checkout_files(*patterns: str) -> set[str]:
+    return {path.relative_to(REPO).as_posix() for pattern in patterns for path in REPO.glob(pattern)}
+
+
+def test_the_wheel_holds_what_a_dba_a_worker_and_an_operator_run(wheel: Path, proof: ProofRecord) -> None:
+    with zipfile.ZipFile(wheel) as archive:
+        held = {name for name in archive.namelist() if name.startswith("runner/")}
+    proof.observe(wheel=wheel.name, files=len(held))
+    runner_files = checkout_files("runner/*.py", "runner/sql/*.sql", *(f"{p}/*.py" for p in WHEEL_PACKAGES))
+    proof.check("every module of the top of runner/, of schema/, worker/ and operator/, and every named query, "
+                "is in the wheel", want=set(), have=runner_files - held)
+    package_files = {f"runner/package_sql/{name.removeprefix('sql/')}" for name in checkout_files(
+        "sql/tables/*.sql", "sql/tables/locks.toml", "sql/functions/*.sql", "sql/views/*.sql", "sql/roles/*.sql")}
+    proof.check("the SQL package is in the wheel, file for file, as runner/package_sql/", want=set(),
+                have=package_files - held)
+    proof.check("no tool of a checkout is in the wheel (clusters, harness, evidence, bench, lint), nor the SQL "
+                "proofs", want=[], have=sorted(name for name in held if name.startswith(
+                    (*CHECKOUT_ONLY, "runner/package_sql/tests"))))
+    proof.check("the wheel holds nothing else", want=set(),
+                have=held - runner_files - package_files - {"runner/package_sql/__init__.py"})
+
+
+def test_a_checkout_tool_run_from_the_wheel_says_it_needs_a_checkout(installed: Path, proof: ProofRecord) -> None:
+    for command in (("evidence", "verify", "bundle"), ("bench", "--quick"), ("lint", "migrations"),
+                    ("releases", "verify")):
+        result = outbox(installed, "postgresql:///unused", *command)
+        proof.observe(**{command[0]: result.stderr})
+        proof.check(f"outbox {command[0]} from the wheel: exit 2, says it needs a checkout, no traceback",
+                    want=(2, True, False), have=(result.returncode, "needs a checkout" in result.stderr,
+                                                 "Traceback" in result.stderr))
+
+
+def test_the_public_worker_import_works_from_the_wheel(installed: Path, proof: ProofRecord) -> None:
+    python = installed.parent / "python"
+    result = subprocess.run([str(python), "-c", "from runner.worker import RailOutcome, Worker; print(Worker)"],
+                            cwd=installed.parents[2], capture_output=True, text=True, timeout=60, check=False,
+                            env={k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")})
+    proof.observe(stdout=result.stdout, stderr=result.stderr)
+    proof.check("`from runner.worker import Worker` works in the installed wheel", want=(0, True),
+                have=(result.returncode, "runner.worker.reference.Worker" in result.stdout))

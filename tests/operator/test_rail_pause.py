@@ -11,8 +11,8 @@ import uuid
 import psycopg
 import pytest
 
-from runner import metrics
 from runner.client import Client, Role
+from runner.operator import metrics
 from tests.conftest import Database
 from tests.helpers import zombies
 from tests.helpers.support import ProofRecord, role_connection

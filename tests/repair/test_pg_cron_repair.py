@@ -20,8 +20,9 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from runner import cluster, scratch
 from runner.client import Client, Role
+from runner.clusters import embedded as cluster
+from runner.clusters import scratch
 from tests.helpers import zombies
 from tests.helpers.support import ProofRecord, role_connection
 

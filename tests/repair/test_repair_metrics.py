@@ -18,8 +18,10 @@ import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-from runner import db, metrics, repair, scratch
+from runner import db
 from runner.client import Client, Role
+from runner.clusters import scratch
+from runner.operator import metrics, repair
 from tests.conftest import Database, Server
 from tests.helpers import zombies
 from tests.helpers.support import ProofRecord, role_connection

@@ -1,6 +1,6 @@
 """Companions of the Phase 4 proof: fencing after a requeue, live and terminal work left alone, the
 maximum attempt count, and two repair cycles at once. Seeds are written as the owner; everything
-else runs as a runtime role, the repair through `outbox repair` or through runner.repair itself."""
+else runs as a runtime role, the repair through `outbox repair` or through runner.operator.repair itself."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from runner import repair
 from runner.client import Client, Role
+from runner.operator import repair
 from tests.conftest import Database
 from tests.helpers import api, zombies
 from tests.helpers.support import ProofRecord, role_connection, sqlstate_of
@@ -151,7 +151,7 @@ def test_zombie_at_the_maximum_attempt_count_is_quarantined(clean_database: Data
 
 def test_two_cycles_started_together_requeue_each_zombie_once(clean_database: Database, proof: ProofRecord) -> None:
     """Sessions s1 and s2, each an outbox_repair connection, released by one barrier into
-    runner.repair.run_cycle with batch size 1, so they take turns through twelve zombies."""
+    runner.operator.repair.run_cycle with batch size 1, so they take turns through twelve zombies."""
     url = clean_database.url
     seeded = [zombies.seed_stale_claim(url, run_id()) for _ in range(12)]
     barrier = threading.Barrier(2, timeout=30)

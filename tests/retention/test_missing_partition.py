@@ -15,8 +15,8 @@ from typing import Any
 import psycopg
 import pytest
 
-from runner import retention
 from runner.client import Client, Role
+from runner.schema import retention
 from tests.conftest import Database
 from tests.helpers import api
 from tests.helpers.lock_waits import wait_until_blocked

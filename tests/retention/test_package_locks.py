@@ -16,8 +16,9 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from runner import ledger_conversion, lockwait, metrics, retention
 from runner.client import Client, Role
+from runner.operator import metrics
+from runner.schema import ledger_conversion, lockwait, retention
 from tests.conftest import Database
 from tests.helpers import api
 from tests.helpers.partitions import backdated_item, dispatch_all, month_partition, partitions

@@ -12,7 +12,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from runner import cluster
+from runner.clusters import embedded as cluster
 from tests.conftest import Server
 
 
@@ -53,7 +53,7 @@ def test_cluster_runs_unprivileged_with_fsync_and_is_removed_after_a_failure() -
 
 CHILD = """
 import sys
-from runner.cluster import EmbeddedCluster
+from runner.clusters.embedded import EmbeddedCluster
 with EmbeddedCluster() as embedded:
     print(embedded.workdir, flush=True)
     sys.stdin.read()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from runner import lockwait
+from runner.schema import lockwait
 
 
 def test_defaults_when_nothing_is_set() -> None:

@@ -8,7 +8,7 @@ import tomllib
 
 import pytest
 
-from runner import migrate, package
+from runner.schema import migrate, package
 
 VERSIONED = [f for f in migrate.package_files() if f.kind == "versioned"]
 CREATED = re.compile(r"CREATE TABLE payment_outbox\.([a-z0-9_]+)")

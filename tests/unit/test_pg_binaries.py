@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from runner import pg_binaries
+from runner.clusters import pg_binaries
 
 
 def _wheel(path: Path, top: str) -> Path:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from runner import migrate, package, releases
+from runner.harness import releases
+from runner.schema import migrate, package
 
 POINTS = releases.points()
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from runner import cli, threshold
+from runner import cli
+from runner.operator import threshold
 
 
 @pytest.mark.parametrize("text, seconds", [("0", 0), ("1", 1), ("120", 120), (" 45 ", 45), ("007", 7),

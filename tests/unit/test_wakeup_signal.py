@@ -1,10 +1,10 @@
-"""The wake signal the worker threads of `outbox worker --listen` wait on (runner/wakeup.py)."""
+"""The wake signal the worker threads of `outbox worker --listen` wait on (runner/worker/wakeup.py)."""
 
 from __future__ import annotations
 
 import threading
 
-from runner.wakeup import WakeSignal
+from runner.worker.wakeup import WakeSignal
 
 
 def test_a_wake_up_during_the_claim_is_not_missed() -> None:

@@ -9,7 +9,7 @@ short lock_timeout; a run that times out (or is chosen as a deadlock victim) rol
 and starts again after a backoff, saying what it waited for, and gives up after the last retry.
 The whole run holds a session advisory lock, so two runs at once apply every file once and both
 succeed. After the run, the ledger is converted to a partitioned table if it is not one yet,
-step by step outside any one transaction, under a lock of its own (runner/ledger_conversion.py),
+step by step outside any one transaction, under a lock of its own (runner/schema/ledger_conversion.py),
 and its monthly partitions ahead are created.
 """
 
@@ -26,7 +26,8 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
-from runner import db, ledger_conversion, lockwait, package
+from runner import db
+from runner.schema import ledger_conversion, lockwait, package
 
 # pg_advisory_lock key: the first 8 bytes of sha256('payment_outbox.migrate'), as a signed bigint.
 LOCK_KEY = int.from_bytes(hashlib.sha256(b"payment_outbox.migrate").digest()[:8], "big", signed=True)

@@ -30,10 +30,10 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from runner import db, lockwait
+from runner import db
 from runner.client import Client
 from runner.process import emit_json
-from runner.schema import package_lock
+from runner.schema import lockwait, package_lock
 
 DEFAULT_AHEAD = "3 months"
 NOT_RETIRABLE = "PO033"

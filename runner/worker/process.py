@@ -7,7 +7,7 @@ exits 0. Killed harder than that (SIGKILL, a lost connection), the claims it hel
 and repair requeues them after the zombie threshold: never lost, and the rail sees the same
 idempotency key again.
 
-Waiting: a thread whose claim found nothing waits its poll interval. With --listen (runner/wakeup.py)
+Waiting: a thread whose claim found nothing waits its poll interval. With --listen (runner/worker/wakeup.py)
 the process also keeps one LISTEN connection, and an enqueue notification ends the wait at once;
 without notifications (the operator setting off, PgBouncer in transaction pooling, the listen
 connection down) it is the same polling as without --listen.
@@ -28,10 +28,10 @@ from typing import Any, cast
 
 import psycopg
 
-from runner import db, wakeup
-from runner.metrics import WorkerMetrics
+from runner import db
+from runner.operator.metrics import WorkerMetrics
 from runner.process import StopOnSignal, emit_json
-from runner.worker import Rail, Worker
+from runner.worker import Rail, Worker, wakeup
 
 Emit = Callable[[dict[str, Any]], None]
 RECONNECT_SECONDS = 1.0
@@ -50,7 +50,7 @@ class Options:
     metrics_port: int | None = None
     metrics_addr: str = "0.0.0.0"
     worker_id: str | None = None
-    listen: bool = False  # a LISTEN connection ends waits at an enqueue notification (runner/wakeup.py)
+    listen: bool = False  # a LISTEN connection ends waits at an enqueue notification (runner/worker/wakeup.py)
 
 
 def load_rail(spec: str) -> Rail:

@@ -39,8 +39,8 @@ from typing import TypeVar
 import psycopg
 from psycopg import sql
 
-from runner import db, lockwait, package
-from runner.schema import package_lock
+from runner import db
+from runner.schema import lockwait, package, package_lock
 
 STAGE_FUNCTION = Path("functions") / "_stage_partitioned_ledger.sql"
 BEFORE_CHECK = "payment_outbox_attempts_item_created_at_before_check"

@@ -9,9 +9,10 @@ from typing import Any
 
 import psycopg
 
-from runner import db, threshold
+from runner import db
 from runner.client import Client, Role
-from runner.metrics import QueueGauges, RepairMetrics, read_queue_gauges
+from runner.operator import threshold
+from runner.operator.metrics import QueueGauges, RepairMetrics, read_queue_gauges
 from runner.process import StopOnSignal, emit_json
 
 DEFAULT_BATCH_SIZE = 100

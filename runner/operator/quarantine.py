@@ -7,7 +7,7 @@ from typing import Any
 
 from runner.client import Client, Decision, QuarantinedItem, Role
 from runner.json_lines import as_json_lines
-from runner.show import outbox_id
+from runner.operator.show import outbox_id
 
 COLUMNS = ("outbox_id", "instruction_id", "idempotency_key", "rail_type", "attempt_count", "quarantined_at",
            "quarantine_reason")

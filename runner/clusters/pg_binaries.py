@@ -28,7 +28,7 @@ VERSIONS = {14: "14.23.0", 15: "15.19.0", 16: "16.15.0", 17: "17.11.0", 18: "18.
 WHEEL_PYTHON = "3.12"
 # The programs the runner and the tests start; each must find every library it links against.
 PROGRAMS = ("postgres", "initdb", "pg_ctl", "psql", "pg_dump", "pgbench")
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 SHARED_CACHE = Path("/var/cache/payment-outbox/pg")
 
 
@@ -162,10 +162,10 @@ def _check_libraries(bin_dir: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """python -m runner.pg_binaries MAJOR: fetch if needed, print the bin directory."""
+    """python -m runner.clusters.pg_binaries MAJOR: fetch if needed, print the bin directory."""
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 1 or not args[0].isdigit():
-        print("usage: python -m runner.pg_binaries MAJOR", file=sys.stderr)
+        print("usage: python -m runner.clusters.pg_binaries MAJOR", file=sys.stderr)
         return 2
     try:
         print(bindir(int(args[0])))

@@ -18,7 +18,7 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 RELEASES_DIR = REPO / "releases"
 MANIFEST = RELEASES_DIR / "releases.toml"
 SNAPSHOT_DIRS = ("roles", "tables", "views", "functions")

@@ -9,8 +9,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-INSTALLED_SQL_DIR = Path(__file__).parent / "package_sql"
-SOURCE_SQL_DIR = Path(__file__).parent.parent / "sql"
+RUNNER_DIR = Path(__file__).resolve().parent.parent
+INSTALLED_SQL_DIR = RUNNER_DIR / "package_sql"
+SOURCE_SQL_DIR = RUNNER_DIR.parent / "sql"
 ROLES_FILE = Path("roles") / "payment_outbox_roles.sql"
 # The role names in the roles file's ARRAY[...]: the one place they are written.
 ROLE_NAME = re.compile(r"'(outbox_[a-z_]+)'")
