@@ -185,3 +185,8 @@ def test_bad_windows_are_refused(clean_database: Database, proof: ProofRecord) -
                           sqlstate_of(lambda: client.retention_plan("-1 day"))])
         proof.check("partitions ahead beyond 5 years is PO031", want="PO031",
                     have=sqlstate_of(lambda: client.ensure_partitions("6 years")))
+        proof.check("a window beyond any date (300000 years, the type's end) is PO031, not 22008 (issue 25, item 7)",
+                    want=["PO031", "PO031"], have=[sqlstate_of(lambda: client.retention_plan("300000 years")),
+                                                   sqlstate_of(lambda: client.retention_plan("178000000 years"))])
+    proof.check("outbox retention --window '300000 years' is PO031", want="PO031", have=sqlstate_of(
+        lambda: run_retention(url, window="300000 years")))
