@@ -141,7 +141,8 @@ def detach(conn: psycopg.Connection, name: str, policy: lockwait.LockPolicy, emi
 
 def export(conn: psycopg.Connection, name: str, export_dir: Path) -> Path:
     """The detached partition's rows as CSV with a header, in DIR/<partition>.csv, written whole
-    (a temporary file, flushed to disk, then renamed) so a file by that name is always complete."""
+    (a temporary file, flushed to disk, then renamed, then the directory flushed) so a file by that
+    name is always complete, and on disk before the partition is dropped."""
     target = export_dir / f"{name}.csv"
     partial = export_dir / f".{name}.csv.partial"
     query = sql.SQL("COPY (SELECT * FROM {} ORDER BY item_created_at, outbox_id, attempt_no) "
@@ -153,4 +154,11 @@ def export(conn: psycopg.Connection, name: str, export_dir: Path) -> Path:
         handle.flush()
         os.fsync(handle.fileno())
     partial.replace(target)
+    # The rename lives in the directory: synced too, or a power loss could lose the file, the only
+    # copy once the partition is dropped.
+    directory = os.open(export_dir, os.O_RDONLY)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)
     return target
