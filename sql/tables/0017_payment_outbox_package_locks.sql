@@ -46,3 +46,12 @@ COMMENT ON INDEX payment_outbox.payment_outbox_locks_pkey IS
 'One row per job.';
 
 REVOKE ALL ON payment_outbox.payment_outbox_locks FROM PUBLIC;
+
+-- Issue 25, item 6: the comment of the ledger's idempotency index claimed more than it holds since
+-- the ledger is partitioned (the same text as _stage_partitioned_ledger gives it). A comment is a
+-- catalog change only.
+-- squawk-ignore require-lock-timeout, require-statement-timeout
+COMMENT ON INDEX payment_outbox.payment_outbox_attempts_idempotency_terminal_key IS
+'Idempotency lookups for items that have left pending. Unique with item_created_at (a partitioned '
+'table''s unique index holds its partition key), so it does not refuse a second terminal item under '
+'one key: the key register keeps a key to one item; check_invariants() names the damage of before 0010.';
