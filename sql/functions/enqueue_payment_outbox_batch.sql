@@ -80,6 +80,9 @@ BEGIN
                 AND jsonb_typeof(i.payload) = 'object',
                 FALSE
             )
+            -- A new key must be in Unicode NFC (PO037), as the single call's.
+            OR f.outbox_id IS NULL AND pg_catalog.getdatabaseencoding() = 'UTF8'
+            AND NOT coalesce(i.instruction_id IS NFC NORMALIZED AND i.idempotency_key IS NFC NORMALIZED, TRUE)
             OR f.outbox_id IS NOT NULL AND (
                 f.participant_id <> i.participant_id
                 OR f.rail_type <> i.rail_type
