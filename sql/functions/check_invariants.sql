@@ -312,8 +312,8 @@ BEGIN ATOMIC
         NULL::uuid AS outbox_id,
         NULL AS participant_id,
         format(
-            'the ledger''s conversion to partitions is unfinished: items created from %s on cannot be written; run outbox migrate before then',
-            r.range_to
+            'the ledger''s conversion to partitions is unfinished (%s): items created from %s on cannot be written; run outbox migrate before then',
+            r.partition_name, r.range_to
         ) AS detail
     FROM payment_outbox.payment_outbox_attempt_partitions AS r
     WHERE r.state = 'converting'
