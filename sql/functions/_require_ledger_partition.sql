@@ -10,19 +10,29 @@ BEGIN
     -- commit, and retention's first step takes SHARE on pending before it looks for unfinished
     -- items. So either this check runs after retention marked the month detaching (and refuses),
     -- or retention waits for this transaction and then sees its item (and keeps the month).
+    -- One look at the registry (a few rows) in the common case: a partition holds the time.
     IF current_setting('transaction_isolation') = 'read committed' THEN
-        IF coalesce(payment_outbox._ledger_coverage() @> p_created_at, TRUE) THEN
+        IF EXISTS (
+            SELECT FROM payment_outbox.payment_outbox_attempt_partitions AS r
+            WHERE
+                r.state IN ('attached', 'converting')
+                AND coalesce(r.range_from, '-infinity') <= p_created_at AND r.range_to > p_created_at
+        ) THEN
             RETURN;
         END IF;
     -- Under REPEATABLE READ or SERIALIZABLE the snapshot may predate retention's mark: the row
     -- lock reads the latest version (a concurrent update is 40001, which the caller retries).
-    ELSIF payment_outbox._ledger_coverage() IS NULL OR EXISTS (
+    ELSIF EXISTS (
         SELECT FROM payment_outbox.payment_outbox_attempt_partitions AS r
         WHERE
             r.state IN ('attached', 'converting')
             AND coalesce(r.range_from, '-infinity') <= p_created_at AND r.range_to > p_created_at
         FOR SHARE
     ) THEN
+        RETURN;
+    END IF;
+    -- Before the conversion the ledger is one plain table, which holds any time.
+    IF payment_outbox._ledger_coverage() IS NULL THEN
         RETURN;
     END IF;
     RAISE EXCEPTION 'no ledger partition holds items created at % (the month has none, or retention is retiring it)', p_created_at
