@@ -20,7 +20,7 @@ PG_BINARIES := pg-binaries
 endif
 
 .DEFAULT_GOAL := help
-.PHONY: help migrate prove test lint evidence clean interleavings concurrency pg-binaries
+.PHONY: help migrate prove test lint evidence clean interleavings concurrency pg-binaries citus prove-citus bench-citus
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z-]+):.*## /  \1\t/' | expand -t 14
@@ -78,3 +78,16 @@ concurrency: $(INSTALLED) ## the Phase 5 concurrency proofs, REPEAT times in a r
 		echo "concurrency run $$n/$(REPEAT)"; \
 		$(BIN)/python -m pytest -q tests/*/test_phase5_*.py $(PYTEST_ARGS) || exit 1; \
 	done
+
+# Citus for the server pg_config names: built once from CITUS_SOURCE (default: the tarball and patch
+# in ../shared/vendor, or any shared/vendor above the clone) into a cache outside the clone, and
+# installed; nothing is built when the server has Citus of that version already (a second run costs
+# a file read). Needs postgresql-server-dev-<major> and Citus's build packages (.ci/run installs them).
+citus: $(INSTALLED) ## build and install Citus once, cached (CITUS_SOURCE=citus-<version>.tar.gz)
+	$(BIN)/python -m runner.clusters.citus_build
+
+prove-citus: citus ## the Citus proofs: a throwaway coordinator and two workers, the distributed install, a history-checked load
+	OUTBOX_CITUS=1 $(BIN)/python -m pytest tests/citus $(PYTEST_ARGS)
+
+bench-citus: citus ## the Citus scaling figure: enqueue and dispatch on one worker node against two, same run -> reports/bench/citus-scale.json
+	$(BIN)/python -m runner.bench.citus_scale $(ARGS)

@@ -11,6 +11,7 @@ from pathlib import Path
 from runner import db
 from runner.client import Role
 from runner.operator import metrics, quarantine, rail, repair, show, threshold
+from runner.schema import citus as citus_schema
 from runner.schema import ledger_conversion, lockwait, migrate, package, retention
 from runner.worker import process as worker_process
 
@@ -27,6 +28,9 @@ def build_parser() -> argparse.ArgumentParser:
     migrate_cmd.add_argument("--dry-run", action="store_true", help="list what would be applied; change nothing")
     migrate_cmd.add_argument("--no-convert-ledger", action="store_true",
                              help="leave the ledger unpartitioned for now; `outbox convert-ledger` partitions it later")
+    migrate_cmd.add_argument(
+        "--citus", action="store_true",
+        help="on a Citus coordinator: distribute the package by participant_id (docs/scale-out.md)")
     migrate_cmd.add_argument(
         "--lock-timeout", type=float, default=None, metavar="SECONDS",
         help=f"longest wait for any one lock (lock_timeout); default ${lockwait.TIMEOUT_VARIABLE}, "
@@ -89,6 +93,8 @@ def main(argv: list[str] | None = None) -> int:
             policy = lockwait.resolve(args.lock_timeout, args.lock_retries)
             migrate.migrate(db.database_url(), dry_run=args.dry_run, policy=policy,
                             convert_ledger=not args.no_convert_ledger)
+            if not args.dry_run:
+                citus_schema.install(db.database_url(), required=args.citus)
             return 0
         if args.command == "convert-ledger":
             policy = lockwait.resolve(args.lock_timeout, args.lock_retries)
@@ -115,7 +121,8 @@ def main(argv: list[str] | None = None) -> int:
     except lockwait.GaveUp as exc:  # outbox migrate, convert-ledger, retention: nothing more was changed
         print(f"outbox {args.command}: {exc}", file=sys.stderr)
         return 3
-    except (db.ConfigurationError, migrate.MigrationError, threshold.ThresholdError, package.PackageError,
+    except (db.ConfigurationError, migrate.MigrationError, citus_schema.CitusInstallError,
+            threshold.ThresholdError, package.PackageError,
             lockwait.PolicyError) as exc:
         print(f"outbox {args.command}: {exc}", file=sys.stderr)
         return 2
@@ -315,13 +322,29 @@ def _add_worker_command(commands: argparse._SubParsersAction) -> None:
     worker_cmd.add_argument("--metrics-port", type=_port, default=None,
                             help="serve Prometheus metrics on this port (/metrics)")
     worker_cmd.add_argument("--metrics-addr", default="0.0.0.0", help="address for --metrics-port")
+    worker_cmd.add_argument("--buckets", type=_buckets, default=None, metavar="all|N,N,...",
+                            help="on Citus: claim bucket by bucket from these buckets of outbox_buckets() "
+                                 "(log in as a member of outbox_executor; docs/scale-out.md)")
+
+
+def _buckets(value: str) -> tuple[int, ...]:
+    """--buckets: 'all' (an empty tuple) or bucket numbers separated by commas."""
+    if value.strip() == "all":
+        return ()
+    try:
+        numbers = tuple(int(part) for part in value.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"want 'all' or bucket numbers like 0,1,2, got {value!r}") from None
+    if any(n < 0 for n in numbers):
+        raise argparse.ArgumentTypeError(f"bucket numbers are 0 or more, got {value!r}")
+    return numbers
 
 
 def _worker(args: argparse.Namespace) -> int:
     options = worker_process.Options(rail=args.rail, batch_size=args.batch_size, concurrency=args.concurrency,
                                      poll_interval_seconds=args.poll_interval_seconds,
                                      metrics_port=args.metrics_port, metrics_addr=args.metrics_addr,
-                                     worker_id=args.worker_id, listen=args.listen)
+                                     worker_id=args.worker_id, listen=args.listen, buckets=args.buckets)
     return worker_process.run(db.database_url(), options)
 
 

@@ -124,6 +124,14 @@ class Repaired:
 
 
 @dataclass(frozen=True)
+class Bucket:
+    """On Citus: a claim bucket (one shard) and the key its calls are routed by."""
+
+    bucket: int
+    bucket_key: str
+
+
+@dataclass(frozen=True)
 class Claim:
     """An in-flight claim, as list_stuck_dispatching and payment_outbox_in_flight show it."""
 
@@ -397,6 +405,36 @@ class Client:
         return self._one(Completed, "complete", outbox_id=outbox_id, attempt_no=attempt_no, state=state,
                          error_code=error_code, error_message=error_message, rail_reference=rail_reference,
                          worker_id=worker_id)
+
+    def buckets(self) -> list[Bucket]:
+        """On Citus: outbox_buckets() (outbox_executor, outbox_repair, outbox_readonly)."""
+        return self._all(Bucket, "buckets")
+
+    def claim_bucket(self, bucket_key: str, worker_id: str, batch_size: int) -> list[ClaimedItem]:
+        """On Citus: claim_outbox_bucket (outbox_executor); PO050 for a key that is no bucket's."""
+        return self._all(ClaimedItem, "claim_bucket", bucket_key=bucket_key, worker_id=worker_id,
+                         batch_size=batch_size)
+
+    def complete_participant(self, participant_id: str, outbox_id: UUID | str, attempt_no: int, state: str, *,
+                             worker_id: str, error_code: str | None = None, error_message: str | None = None,
+                             rail_reference: str | None = None) -> Completed:
+        """On Citus: complete_participant_attempt (outbox_executor), fenced as complete() is."""
+        return self._one(Completed, "complete_participant", participant_id=participant_id, outbox_id=outbox_id,
+                         attempt_no=attempt_no, state=state, error_code=error_code, error_message=error_message,
+                         rail_reference=rail_reference, worker_id=worker_id)
+
+    def repair_bucket(self, bucket_key: str, threshold_seconds: int, batch_size: int = 100) -> list[Repaired]:
+        """On Citus: repair_zombie_bucket (outbox_repair), one batch of one bucket."""
+        return self._all(Repaired, "repair_bucket", bucket_key=bucket_key, threshold_seconds=threshold_seconds,
+                         batch_size=batch_size)
+
+    def check_bucket_invariants(self, bucket_key: str) -> list[Violation]:
+        """On Citus: check_bucket_invariants (outbox_readonly, outbox_auditor) for one bucket."""
+        return self._all(Violation, "check_bucket_invariants", bucket_key=bucket_key)
+
+    def check_invariants_by_bucket(self) -> list[Violation]:
+        """On Citus: check_invariants() as every bucket's check_bucket_invariants, each on its node."""
+        return [v for bucket in self.buckets() for v in self.check_bucket_invariants(bucket.bucket_key)]
 
     def repair(self, threshold_seconds: int, batch_size: int = 100) -> list[Repaired]:
         """repair_zombie_attempts (outbox_repair): one batch."""

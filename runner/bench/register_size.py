@@ -4,7 +4,8 @@
 
 Keys as a client sends them: an ISO 20022 instruction id of 35 characters and a UUID idempotency
 key (36); each payment has the ledger's usual two rows (DISPATCHING, DISPATCHED). Sizes are
-pg_total_relation_size (heap, indexes, TOAST) after VACUUM, scaled to one million payments.
+pg_total_relation_size (heap, indexes, TOAST; the ledger's summed over its partitions) after VACUUM,
+scaled to one million payments.
 """
 
 from __future__ import annotations
@@ -27,8 +28,12 @@ def measure(url: str, payments: int) -> dict[str, float]:
                          {"first": first, "last": min(first + BATCH - 1, payments)})
         conn.execute("VACUUM (ANALYZE) payment_outbox.payment_outbox_idempotency_keys, "
                      "payment_outbox.payment_outbox_attempts")
-        sizes = {table: int(db.first_row(conn.execute("SELECT pg_total_relation_size(%s::regclass)",
-                                                       (f"payment_outbox.{table}",)))[0])
+        # Summed over the partition tree: a partitioned ledger (tables/0016) has no storage of its
+        # own, so pg_total_relation_size of its parent alone is 0; a plain table has no tree.
+        sizes = {table: int(db.first_row(conn.execute(
+                     "SELECT coalesce((SELECT sum(pg_total_relation_size(relid))"
+                     " FROM pg_partition_tree(%(t)s::regclass)), pg_total_relation_size(%(t)s::regclass))",
+                     {"t": f"payment_outbox.{table}"}))[0])
                  for table in ("payment_outbox_idempotency_keys", "payment_outbox_attempts")}
     scale = 1_000_000 / payments
     return {"payments": payments,

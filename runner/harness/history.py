@@ -107,15 +107,22 @@ class History:
         return [(ops[op["invocation"]], op) for op in ops if op["f"] == f and op["type"] != INVOKE]
 
 
+# The counts a valid history holds at zero; the others (recovered, resolved_by_retry, ...) describe it.
+FAULTS = ("lost", "unexpected", "duplicated", "unresolved", "identity_changed", "lost_completions")
+
+
 @dataclass
 class Verdict:
     counts: dict[str, int]
     details: dict[str, list[Any]]
 
     @property
+    def faults(self) -> dict[str, int]:
+        return {k: self.counts[k] for k in FAULTS}
+
+    @property
     def valid(self) -> bool:
-        return all(self.counts[k] == 0 for k in
-                   ("lost", "unexpected", "duplicated", "unresolved", "identity_changed", "lost_completions"))
+        return not any(self.faults.values())
 
     def line(self, name: str) -> str:
         shown = " ".join(f"{k}={v}" for k, v in self.counts.items())

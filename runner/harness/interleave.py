@@ -71,6 +71,15 @@ class Spec:
     check: Callable[[PermutationResult, Probe], list[Invariant]]
     seed: tuple[tuple[str | None, str], ...] = ()  # (role or None for the owner, SQL) before each permutation
     permutations: tuple[tuple[str, ...], ...] | None = None
+    # How many of the permutations run are valid (none sends a step to a session that still waits).
+    # Every spec states it, and `expected` holds the run to it: a valid set that shrinks (a lock now
+    # waited for) or grows (a lock no longer taken) fails, where "at least one" would pass.
+    valid: int = field(kw_only=True)
+
+    def __post_init__(self) -> None:
+        if self.permutations is not None and self.valid != len(self.permutations):
+            raise ValueError(f"spec {self.name}: a listed permutation must be valid, so valid must be "
+                             f"{len(self.permutations)}, not {self.valid}")
 
     def step(self, name: str) -> tuple[Session, Step]:
         for session in self.sessions:
@@ -206,6 +215,16 @@ def interleavings(sessions: Sequence[Sequence[str]]) -> Iterator[tuple[str, ...]
     yield from extend()
 
 
+def permutations_of(spec: Spec) -> list[tuple[str, ...]]:
+    """The spec's listed permutations, or every order of its steps that keeps each session's."""
+    if spec.permutations is not None:
+        for permutation in spec.permutations:
+            for name in permutation:
+                spec.step(name)  # raises for a step the spec does not have
+        return [tuple(p) for p in spec.permutations]
+    return list(interleavings([[s.name for s in session.steps] for session in spec.sessions]))
+
+
 class Probe:
     """Reads the database after a permutation, as a runtime role: never as the owner. One
     connection per role, kept for the whole spec."""
@@ -306,12 +325,7 @@ class Runner:
         self.probe = Probe(url)
 
     def permutations(self) -> list[tuple[str, ...]]:
-        if self.spec.permutations is not None:
-            for permutation in self.spec.permutations:
-                for name in permutation:
-                    self.spec.step(name)  # raises for a step the spec does not have
-            return [tuple(p) for p in self.spec.permutations]
-        return list(interleavings([[s.name for s in session.steps] for session in self.spec.sessions]))
+        return permutations_of(self.spec)
 
     def run(self) -> list[PermutationResult]:
         owner = db.connect(self.url, application_name=f"{self.spec.name}/owner"[:63], autocommit=True)
@@ -449,6 +463,20 @@ class Runner:
     def _record(result: PermutationResult, event: Event) -> None:
         event.order = len(result.events) + 1
         result.events.append(event)
+
+
+def expected(spec: Spec, results: list[PermutationResult]) -> list[Invariant]:
+    """What every run of a spec must show, whatever the spec checks itself: each permutation it
+    has (all the orders that keep each session's order, or the listed ones) ran once, and exactly
+    `spec.valid` of them are valid, the listed ones all of them."""
+    wanted = [" ".join(p) for p in permutations_of(spec)]
+    valid = [" ".join(r.steps) for r in results if r.invalid is None]
+    checks = [Invariant("every permutation of the spec ran, once", want=wanted,
+                        have=[" ".join(r.steps) for r in results]),
+              Invariant(f"{spec.valid} of {len(wanted)} permutations are valid", want=spec.valid, have=len(valid))]
+    if spec.permutations is not None:
+        checks.append(Invariant("every listed permutation is valid", want=wanted, have=valid))
+    return checks
 
 
 def write_transcripts(directory: Path, spec: Spec, results: list[PermutationResult]) -> Path:

@@ -351,3 +351,61 @@ SELECT
     changed_by
 FROM payment_outbox.payment_outbox_rail_history
 ORDER BY history_id;
+
+-- name: buckets
+-- On Citus: the claim buckets, one per shard, with the key a bucket's calls are routed by.
+SELECT
+    bucket,
+    bucket_key
+FROM payment_outbox.outbox_buckets();
+
+-- name: claim_bucket
+-- On Citus: claims up to batch_size due items of one bucket, on the node holding it.
+SELECT
+    outbox_id,
+    attempt_no,
+    instruction_id,
+    participant_id,
+    sequence_id,
+    idempotency_key,
+    rail_type,
+    payload,
+    attempt_count,
+    claimed_at
+FROM payment_outbox.claim_outbox_bucket(%(bucket_key)s, %(worker_id)s, %(batch_size)s);
+
+-- name: complete_participant
+-- On Citus: completes one claimed attempt of the participant's item, on the node holding it.
+SELECT
+    attempt_no,
+    state::text AS state
+FROM payment_outbox.complete_participant_attempt(
+    %(participant_id)s,
+    %(outbox_id)s,
+    %(attempt_no)s,
+    %(state)s::payment_outbox.outbox_attempt_state,
+    %(error_code)s,
+    %(error_message)s,
+    %(rail_reference)s,
+    %(worker_id)s
+);
+
+-- name: repair_bucket
+-- On Citus: requeues up to batch_size claims of one bucket older than threshold_seconds.
+SELECT
+    outbox_id,
+    attempt_no,
+    previous_state,
+    new_state,
+    stale_seconds,
+    worker_id
+FROM payment_outbox.repair_zombie_bucket(%(bucket_key)s, %(threshold_seconds)s, %(batch_size)s);
+
+-- name: check_bucket_invariants
+-- On Citus: the invariants check_invariants() checks, for one bucket, on the node holding it.
+SELECT
+    invariant,
+    outbox_id,
+    participant_id,
+    detail
+FROM payment_outbox.check_bucket_invariants(%(bucket_key)s);

@@ -29,9 +29,11 @@ from typing import Any, cast
 import psycopg
 
 from runner import db
+from runner.client import Client
 from runner.operator.metrics import WorkerMetrics
 from runner.process import StopOnSignal, emit_json
 from runner.worker import Rail, Worker, wakeup
+from runner.worker.bucket import BucketWorker
 
 Emit = Callable[[dict[str, Any]], None]
 RECONNECT_SECONDS = 1.0
@@ -51,6 +53,9 @@ class Options:
     metrics_addr: str = "0.0.0.0"
     worker_id: str | None = None
     listen: bool = False  # a LISTEN connection ends waits at an enqueue notification (runner/worker/wakeup.py)
+    # On Citus: the buckets this process covers (outbox_buckets() numbers; empty: all of them);
+    # None on a single server. Each thread claims bucket by bucket (runner/worker/bucket.py).
+    buckets: tuple[int, ...] | None = None
 
 
 def load_rail(spec: str) -> Rail:
@@ -79,6 +84,11 @@ def run(url: str, options: Options, *, emit: Emit = emit_json) -> int:
     except RailSpecError as exc:
         emit({"event": "worker_failed", "sqlstate": None, "error": str(exc)})
         return 2
+    try:
+        bucket_keys = _bucket_keys(url, options.buckets)
+    except (ValueError, psycopg.Error) as exc:
+        emit({"event": "worker_failed", "sqlstate": db.sqlstate(exc), "error": str(exc).strip().splitlines()[0]})
+        return 2
     stop = StopOnSignal()
     metrics = WorkerMetrics()
     wake = wakeup.WakeSignal() if options.listen else None
@@ -92,11 +102,13 @@ def run(url: str, options: Options, *, emit: Emit = emit_json) -> int:
             emit({"event": "metrics_serving", "addr": options.metrics_addr, "port": port})
         base = options.worker_id or f"{socket.gethostname()}-{os.getpid()}"
         threads = [threading.Thread(target=_work, name=f"{base}-{n}",
-                                    args=(url, f"{base}-{n}", rail, options, stop, metrics, emit, wake))
+                                    args=(url, f"{base}-{n}", rail, options, stop, metrics, emit, wake,
+                                          bucket_keys))
                    for n in range(1, options.concurrency + 1)]
         emit({"event": "worker_started", "worker_ids": [t.name for t in threads], "rail": options.rail,
               "batch_size": options.batch_size, "concurrency": options.concurrency,
-              "poll_interval_seconds": options.poll_interval_seconds, "listen": options.listen})
+              "poll_interval_seconds": options.poll_interval_seconds, "listen": options.listen,
+              **({"buckets": len(bucket_keys)} if bucket_keys is not None else {})})
         if wake is not None:
             wakeup.Listener(url, f"{base}-listener", wake, stop.is_set, emit).start()
         for thread in threads:
@@ -113,12 +125,27 @@ def run(url: str, options: Options, *, emit: Emit = emit_json) -> int:
     return 0
 
 
+def _bucket_keys(url: str, buckets: tuple[int, ...] | None) -> list[str] | None:
+    """The keys of the buckets asked for (all when none are named); None on a single server."""
+    if buckets is None:
+        return None
+    with Client.connect(url, None, name="outbox worker buckets") as client:
+        known = {b.bucket: b.bucket_key for b in client.buckets()}
+    unknown = sorted(set(buckets) - set(known))
+    if unknown or not known:
+        raise ValueError(f"--buckets: no bucket {unknown} (this database has buckets 0 to {len(known) - 1}; "
+                         f"outbox migrate --citus makes them)")
+    return [known[b] for b in (buckets or sorted(known))]
+
+
 def _work(url: str, worker_id: str, rail: Rail, options: Options, stop: StopOnSignal, metrics: WorkerMetrics,
-          emit: Emit, wake: wakeup.WakeSignal | None) -> None:
+          emit: Emit, wake: wakeup.WakeSignal | None, bucket_keys: list[str] | None = None) -> None:
     """One worker thread: its own connection, reopened after a database error until the stop."""
     while not stop.is_set():
+        say = lambda line: _say(emit, line)  # noqa: E731
         try:
-            with Worker.connected(url, worker_id, say=lambda line: _say(emit, line)) as worker:
+            with (Worker.connected(url, worker_id, say=say) if bucket_keys is None
+                  else BucketWorker.connected_to(url, worker_id, bucket_keys, say=say)) as worker:
                 _claim_until_stop(worker, rail, options, stop, metrics, emit, wake)
         except psycopg.Error as exc:
             # Claims this thread held and had not completed stay DISPATCHING: repair's to requeue.

@@ -18,12 +18,15 @@ AS $$
         WHEN 'rail_reference' THEN 255
         WHEN 'actor' THEN 255
         WHEN 'reason' THEN 4096
+        -- A uuid's text is always 36 characters; named so that every argument has a limit.
+        WHEN 'outbox_id' THEN 36
     END
 $$;
 
 COMMENT ON FUNCTION payment_outbox._max_length(text) IS
 'The limit in characters of a text argument: instruction_id, participant_id, idempotency_key, '
-'worker_id, rail_reference, actor 255; rail_type, error_code 64; error_message, reason 4096. Longer '
-'is PO015.';
+'worker_id, rail_reference, actor 255; rail_type, error_code 64; error_message, reason 4096; outbox_id '
+'(a uuid as text) 36. Longer is PO015; every name a function passes to _require_argument, '
+'_limit_argument or _valid_argument is one of these (sql/tests/argument_limits.sql).';
 
 REVOKE ALL ON FUNCTION payment_outbox._max_length(text) FROM PUBLIC;

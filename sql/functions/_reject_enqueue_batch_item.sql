@@ -15,6 +15,7 @@ DECLARE
     v_field text;
     v_stored record;
     v_payload_sha256 bytea;
+    v_same_payload boolean;
     v_sqlstate text;
     v_message text;
     v_detail text;
@@ -55,9 +56,15 @@ BEGIN
         SELECT * INTO v_stored
         FROM payment_outbox._find_outbox_item(p_item ->> 'instruction_id', p_item ->> 'idempotency_key');
         IF FOUND THEN
+            -- The payload judged as the file's statement judged it, so the detail names only what differs.
+            SELECT s.same_payload INTO v_same_payload
+            FROM payment_outbox._same_payload(
+                v_stored.outbox_id, v_stored.payload_sha256, p_item -> 'payload', v_payload_sha256
+            ) AS s;
             PERFORM payment_outbox._require_same_item(
                 p_item ->> 'idempotency_key', v_stored.participant_id, v_stored.rail_type, v_stored.payload_sha256,
-                p_item ->> 'participant_id', p_item ->> 'rail_type', v_payload_sha256
+                p_item ->> 'participant_id', p_item ->> 'rail_type',
+                CASE WHEN v_same_payload THEN v_stored.payload_sha256 ELSE v_payload_sha256 END
             );
         ELSIF EXISTS (
             SELECT FROM payment_outbox.payment_outbox_idempotency_keys AS k

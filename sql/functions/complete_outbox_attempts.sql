@@ -130,9 +130,8 @@ BEGIN
     END IF;
 
     -- 2. Every locked claim ends: its outcome appended to the ledger (RETRYABLE becomes QUARANTINED
-    -- at the maximum attempt count since the item's latest release: a machine never decides FAILED
-    -- for it); terminal ones leave pending, retried ones are due after backoff, quarantined ones
-    -- stay, never due.
+    -- at the attempt limit, _state_at_limit: a machine never decides FAILED for it); terminal ones
+    -- leave pending, retried ones are due after backoff, quarantined ones stay, never due.
     IF v_locked_nos IS NOT NULL THEN
         WITH completion AS (
             SELECT
@@ -140,26 +139,19 @@ BEGIN
                 u.error_code,
                 u.error_message,
                 u.rail_reference,
-                p.*,
+                p.outbox_id,
+                p AS item,
                 p.attempt_no + 1 AS next_attempt_no,
-                CASE
-                    WHEN u.state = 'RETRYABLE' AND p.attempt_no + 1 - p.attempt_base >= payment_outbox._max_attempt_count()
-                        THEN 'QUARANTINED'::payment_outbox.outbox_attempt_state
-                    ELSE u.state
-                END AS next_state,
-                CASE
-                    WHEN u.state = 'RETRYABLE' AND p.attempt_no + 1 - p.attempt_base >= payment_outbox._max_attempt_count()
-                        THEN format(
-                            'retries exhausted: RETRYABLE%s at attempt %s, the maximum attempt count is %s',
-                            coalesce(' (' || u.error_code || ')', ''), p.attempt_no + 1 - p.attempt_base,
-                            payment_outbox._max_attempt_count()
-                        )
-                END AS reason,
+                q.state AS next_state,
+                q.reason,
                 clock_timestamp() AS completed_at
             FROM unnest(
                 p_outbox_ids, p_states, p_error_codes, p_error_messages, p_rail_references
             ) WITH ORDINALITY AS u (outbox_id, state, error_code, error_message, rail_reference, item_no)
             INNER JOIN payment_outbox.payment_outbox_pending AS p ON u.outbox_id = p.outbox_id
+            CROSS JOIN LATERAL payment_outbox._state_at_limit(
+                u.state, p.attempt_no + 1, p.attempt_base, u.error_code, NULL
+            ) AS q
             WHERE u.item_no IN (SELECT l.item_no FROM unnest(v_locked_nos) AS l (item_no))
         ),
 
@@ -187,17 +179,13 @@ BEGIN
         ),
 
         recorded AS (
-            INSERT INTO payment_outbox.payment_outbox_attempts (
-                outbox_id, instruction_id, participant_id, sequence_id, idempotency_key, rail_type,
-                payload_sha256, item_created_at, attempt_no, state, claimed_at, completed_at, worker_id,
-                error_code, error_message, rail_reference, latency_ms, reason
-            )
-            SELECT
-                c.outbox_id, c.instruction_id, c.participant_id, c.sequence_id, c.idempotency_key,
-                c.rail_type, c.payload_sha256, c.created_at, c.next_attempt_no, c.next_state, c.claimed_at,
-                c.completed_at, c.worker_id, c.error_code, c.error_message, c.rail_reference,
-                payment_outbox._latency_ms(c.claimed_at, c.completed_at), c.reason
+            INSERT INTO payment_outbox.payment_outbox_attempts
+            SELECT l.*
             FROM completion AS c
+            CROSS JOIN LATERAL payment_outbox._ledger_row(
+                c.item, c.next_attempt_no, c.next_state, c.completed_at, c.error_code, c.error_message,
+                c.rail_reference, p_reason => c.reason
+            ) AS l
         )
 
         SELECT

@@ -86,17 +86,14 @@ BEGIN
             OR f.outbox_id IS NOT NULL AND (
                 f.participant_id <> i.participant_id
                 OR f.rail_type <> i.rail_type
-                -- Equal as jsonb, as the single call judges it: the canonical hash, or for items
-                -- written before tables/0012 the jsonb text's hash or the pending item's payload.
-                OR f.payload_sha256 NOT IN (
-                    payment_outbox._payload_sha256(i.payload), sha256(convert_to(i.payload::text, 'UTF8'))
-                ) AND NOT EXISTS (
-                    SELECT FROM payment_outbox.payment_outbox_pending AS p
-                    WHERE p.outbox_id = f.outbox_id AND p.payload = i.payload
-                )
+                -- Equal as jsonb, as the single call judges it.
+                OR NOT s.same_payload
             ) AS refused_alone
         FROM item AS i
         LEFT JOIN LATERAL payment_outbox._find_outbox_item(i.instruction_id, i.idempotency_key) AS f ON TRUE
+        CROSS JOIN LATERAL payment_outbox._same_payload(
+            f.outbox_id, f.payload_sha256, i.payload, payment_outbox._payload_sha256(i.payload)
+        ) AS s
         WINDOW same_key AS (PARTITION BY i.instruction_id, i.idempotency_key)
     )
 
@@ -231,19 +228,21 @@ BEGIN
                     u.item_no,
                     u.participant_id,
                     u.rail_type,
-                    u.payload,
                     f.outbox_id,
                     f.participant_id AS stored_participant_id,
                     f.rail_type AS stored_rail_type,
-                    f.payload_sha256 AS stored_payload_sha256,
                     f.sequence_id,
                     f.created_at,
-                    f.state
+                    f.state,
+                    s.same_payload
                 FROM unnest(
                     v_fresh_nos, v_fresh_instruction_ids, v_fresh_participant_ids, v_fresh_keys, v_fresh_rail_types,
                     v_fresh_payloads
                 ) AS u (item_no, instruction_id, participant_id, idempotency_key, rail_type, payload)
                 LEFT JOIN LATERAL payment_outbox._find_outbox_item(u.instruction_id, u.idempotency_key) AS f ON TRUE
+                CROSS JOIN LATERAL payment_outbox._same_payload(
+                    f.outbox_id, f.payload_sha256, u.payload, payment_outbox._payload_sha256(u.payload)
+                ) AS s
                 WHERE u.item_no NOT IN (SELECT n.item_no FROM unnest(v_new_nos) AS n (item_no))
             )
 
@@ -257,12 +256,7 @@ BEGIN
                     WHERE l.outbox_id IS NULL
                     OR l.stored_participant_id <> l.participant_id
                     OR l.stored_rail_type <> l.rail_type
-                    OR l.stored_payload_sha256 NOT IN (
-                        payment_outbox._payload_sha256(l.payload), sha256(convert_to(l.payload::text, 'UTF8'))
-                    ) AND NOT EXISTS (
-                        SELECT FROM payment_outbox.payment_outbox_pending AS p
-                        WHERE p.outbox_id = l.outbox_id AND p.payload = l.payload
-                    )
+                    OR NOT l.same_payload
                 )
             INTO v_late_nos, v_late_ids, v_late_sequence_ids, v_late_created_ats, v_late_states, v_bad_no
             FROM late AS l;

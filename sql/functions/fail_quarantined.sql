@@ -10,19 +10,19 @@ AS $$
 DECLARE
     v_item payment_outbox.payment_outbox_pending%ROWTYPE;
     v_attempt_no integer;
+    v_completed_at timestamptz;
 BEGIN
     SELECT * INTO v_item FROM payment_outbox._lock_quarantined(p_outbox_id, p_reason, p_actor);
     v_attempt_no := v_item.attempt_count + 1;
+    -- A variable, not clock_timestamp() in the call: an argument that is volatile keeps the
+    -- planner from inlining _ledger_row.
+    v_completed_at := clock_timestamp();
 
-    INSERT INTO payment_outbox.payment_outbox_attempts (
-        outbox_id, instruction_id, participant_id, sequence_id, idempotency_key, rail_type,
-        payload_sha256, item_created_at, attempt_no, state, completed_at, actor, reason
-    )
-    VALUES (
-        v_item.outbox_id, v_item.instruction_id, v_item.participant_id, v_item.sequence_id,
-        v_item.idempotency_key, v_item.rail_type, v_item.payload_sha256, v_item.created_at,
-        v_attempt_no, 'FAILED', clock_timestamp(), p_actor, p_reason
-    );
+    INSERT INTO payment_outbox.payment_outbox_attempts
+    SELECT l.*
+    FROM payment_outbox._ledger_row(
+        v_item, v_attempt_no, 'FAILED', v_completed_at, p_reason => p_reason, p_actor => p_actor
+    ) AS l;
 
     DELETE FROM payment_outbox.payment_outbox_pending AS p
     WHERE p.outbox_id = v_item.outbox_id;

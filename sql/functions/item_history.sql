@@ -34,7 +34,7 @@ AS $$
 DECLARE
     v_retired text;
 BEGIN
-    PERFORM payment_outbox._require_argument('p_outbox_id', p_outbox_id::text);
+    PERFORM payment_outbox._require_argument('outbox_id', p_outbox_id::text);
     -- The enqueue is the first change (attempt 0); its identity comes from the pending row while
     -- the item is live, from its first ledger row once it has left pending.
     RETURN QUERY

@@ -34,8 +34,8 @@ AS $$
 DECLARE
     v_outbox_id uuid;
 BEGIN
-    PERFORM payment_outbox._require_argument('p_instruction_id', p_instruction_id);
-    PERFORM payment_outbox._require_argument('p_idempotency_key', p_idempotency_key);
+    PERFORM payment_outbox._require_argument('instruction_id', p_instruction_id);
+    PERFORM payment_outbox._require_argument('idempotency_key', p_idempotency_key);
     -- The key register holds every key ever enqueued, whatever became of its item.
     SELECT k.outbox_id INTO v_outbox_id
     FROM payment_outbox.payment_outbox_idempotency_keys AS k
@@ -51,7 +51,7 @@ $$;
 
 COMMENT ON FUNCTION payment_outbox.item_history(text, text) IS
 'item_history(uuid) of the item registered to (p_instruction_id, p_idempotency_key). PO010 for a '
-'null or blank argument, PO003 when no item holds the key.';
+'null or blank argument, PO015 for one over its limit (255, as enqueue), PO003 when no item holds the key.';
 
 REVOKE ALL ON FUNCTION payment_outbox.item_history(text, text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION payment_outbox.item_history(text, text) TO outbox_readonly, outbox_auditor;

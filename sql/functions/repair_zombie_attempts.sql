@@ -17,8 +17,6 @@ SECURITY DEFINER
 SET search_path = pg_catalog, payment_outbox, pg_temp
 AS $$
 #variable_conflict use_column
-DECLARE
-    v_max_attempt_count integer := payment_outbox._max_attempt_count();
 BEGIN
     PERFORM payment_outbox._require_threshold(p_threshold_seconds);
     PERFORM payment_outbox._require_batch_size(p_batch_size);
@@ -28,7 +26,12 @@ BEGIN
         -- SKIP LOCKED: an item locked by a completion or another repairer is theirs to decide.
         SELECT
             z.*,
-            greatest(z.attempt_count, z.attempt_no) + 1 AS new_attempt_no
+            z AS item,
+            greatest(z.attempt_count, z.attempt_no) + 1 AS new_attempt_no,
+            format(
+                'DISPATCHING attempt %s had no completion after %s seconds', z.attempt_no, p_threshold_seconds
+            ) AS error_message,
+            clock_timestamp() AS completed_at
         FROM payment_outbox.payment_outbox_pending AS z
         WHERE z.attempt_no IS NOT NULL AND z.claimed_at < now() - make_interval(secs => p_threshold_seconds)
         ORDER BY z.claimed_at
@@ -37,30 +40,16 @@ BEGIN
     ),
 
     decided AS (
-        -- At the maximum attempt count (counted from the item's latest release) the zombie's
-        -- payment may or may not have gone out: never FAILED by a machine, QUARANTINED for a person.
+        -- At the attempt limit (_state_at_limit) the zombie's payment may or may not have gone
+        -- out: never FAILED by a machine, QUARANTINED for a person.
         SELECT
             z.*,
-            CASE
-                WHEN z.new_attempt_no - z.attempt_base >= v_max_attempt_count THEN 'QUARANTINED'
-                ELSE 'ZOMBIE_REQUEUE'
-            END::payment_outbox.outbox_attempt_state AS new_state,
-            format(
-                'DISPATCHING attempt %s had no completion after %s seconds', z.attempt_no, p_threshold_seconds
-            ) AS error_message,
-            clock_timestamp() AS completed_at
+            q.state AS new_state,
+            q.reason
         FROM zombie AS z
-    ),
-
-    reasoned AS (
-        SELECT
-            d.*,
-            CASE
-                WHEN d.new_state = 'QUARANTINED' THEN format(
-                    'outcome unknown: %s, at the maximum attempt count %s', d.error_message, v_max_attempt_count
-                )
-            END AS reason
-        FROM decided AS d
+        CROSS JOIN LATERAL payment_outbox._state_at_limit(
+            'ZOMBIE_REQUEUE', z.new_attempt_no, z.attempt_base, NULL, z.error_message
+        ) AS q
     ),
 
     requeued AS (
@@ -73,23 +62,18 @@ BEGIN
             next_attempt_at = CASE WHEN d.reason IS NULL THEN now() ELSE 'infinity' END,
             quarantined_at = CASE WHEN d.reason IS NULL THEN NULL ELSE d.completed_at END,
             quarantine_reason = d.reason
-        FROM reasoned AS d
+        FROM decided AS d
         WHERE p.outbox_id = d.outbox_id
         RETURNING p.outbox_id
     ),
 
     recorded AS (
-        INSERT INTO payment_outbox.payment_outbox_attempts (
-            outbox_id, instruction_id, participant_id, sequence_id, idempotency_key, rail_type,
-            payload_sha256, item_created_at, attempt_no, state, claimed_at, completed_at, worker_id,
-            error_code, error_message, latency_ms, reason
-        )
-        SELECT
-            d.outbox_id, d.instruction_id, d.participant_id, d.sequence_id, d.idempotency_key,
-            d.rail_type, d.payload_sha256, d.created_at, d.new_attempt_no, d.new_state, d.claimed_at,
-            d.completed_at, d.worker_id, 'ZOMBIE', d.error_message,
-            payment_outbox._latency_ms(d.claimed_at, d.completed_at), d.reason
-        FROM reasoned AS d
+        INSERT INTO payment_outbox.payment_outbox_attempts
+        SELECT l.*
+        FROM decided AS d
+        CROSS JOIN LATERAL payment_outbox._ledger_row(
+            d.item, d.new_attempt_no, d.new_state, d.completed_at, 'ZOMBIE', d.error_message, p_reason => d.reason
+        ) AS l
     )
 
     SELECT

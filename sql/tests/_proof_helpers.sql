@@ -99,4 +99,22 @@ $$;
 COMMENT ON FUNCTION payment_outbox_proof.raises(text) IS
 'True when p_sql raises an error; its effects are rolled back either way.';
 
+CREATE OR REPLACE FUNCTION payment_outbox_proof.plan(p_sql text)
+RETURNS text
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    v_line text;
+    v_plan text := '';
+BEGIN
+    FOR v_line IN EXECUTE 'EXPLAIN (VERBOSE, COSTS OFF) ' || p_sql LOOP
+        v_plan := v_plan || v_line || E'\n';
+    END LOOP;
+    RETURN v_plan;
+END;
+$$;
+
+COMMENT ON FUNCTION payment_outbox_proof.plan(text) IS
+'The text of EXPLAIN (VERBOSE, COSTS OFF) p_sql: the plan the server would run, not run.';
+
 GRANT USAGE ON SCHEMA payment_outbox_proof TO public;

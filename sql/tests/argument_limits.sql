@@ -120,3 +120,41 @@ SELECT payment_outbox_proof.is(
     (SELECT count(*) FROM payment_outbox.claim_outbox_batch('lim-w', 2147483647)), 0::bigint,
     'a claim of the largest batch size claims what is due (nothing) and does not overflow'
 );
+
+-- item_history by key takes the same ids and keys as enqueue, so the same limits (issue 21: it
+-- once named its arguments p_instruction_id and p_idempotency_key, which have no limit).
+SET LOCAL ROLE outbox_readonly;
+SELECT
+    payment_outbox_proof.throws_ok(
+        format(
+            'SELECT * FROM payment_outbox.item_history(%L, %L)',
+            CASE WHEN t.argument = 'instruction_id' THEN repeat('i', t.length) ELSE 'lim-i' END,
+            CASE WHEN t.argument = 'idempotency_key' THEN repeat('k', t.length) ELSE 'lim-k' END
+        ),
+        'PO015', format('item_history by key: a %s of %s characters is refused', t.argument, t.length)
+    )
+FROM (VALUES ('instruction_id', 256), ('idempotency_key', 256), ('idempotency_key', 100000)) AS t (argument, length);
+RESET ROLE;
+
+-- Every argument name a function passes to the limit helpers is one _max_length() knows: an
+-- unknown name has no limit, and the check passes anything.
+WITH helper_calls AS (
+    SELECT
+        p.proname AS function_name,
+        (regexp_matches(
+            pg_catalog.pg_get_functiondef(p.oid), '_(?:require|limit|valid)_argument\(''([^'']*)''', 'g'
+        ))[1] AS argument_name
+    FROM pg_catalog.pg_proc AS p
+    WHERE p.pronamespace = 'payment_outbox'::regnamespace AND p.prokind = 'f'
+)
+
+SELECT
+    payment_outbox_proof.is(
+        coalesce(
+            array_agg(DISTINCT c.function_name || ': ' || c.argument_name)
+            FILTER (WHERE payment_outbox._max_length(c.argument_name) IS NULL),
+            '{}'
+        ),
+        '{}'::text[], 'every argument name passed to _require_argument, _limit_argument and _valid_argument has a limit'
+    )
+FROM helper_calls AS c;

@@ -201,19 +201,20 @@ SPECS = (
     Spec(name="claim_vs_claim", seed=(enqueued("key-1"), enqueued("key-2"), enqueued("key-3")),
          sessions=(_transaction("s1", "outbox_executor", "claim", _claim("worker-s1")),
                    _transaction("s2", "outbox_executor", "claim", _claim("worker-s2"))),
-         check=check_claims),
+         check=check_claims, valid=6),  # SKIP LOCKED: neither claim ever waits
     Spec(name="repair_vs_complete_stale_item", seed=claimed_item("1 hour"),
          sessions=(_transaction("s1", "outbox_repair", "repair", REPAIR),
                    _transaction("s2", "outbox_executor", "complete", _complete("DISPATCHED"))),
-         check=check_repair_vs_complete),
+         # Repair skips a locked row; the completion waits for the repair's: invalid when it then commits.
+         check=check_repair_vs_complete, valid=5),
     Spec(name="repair_vs_complete_batch", seed=BATCH_SEED,
          sessions=(_transaction("s1", "outbox_repair", "repair", REPAIR),
                    _transaction("s2", "outbox_executor", "complete", COMPLETE_BATCH)),
-         check=check_repair_vs_complete_batch),
+         check=check_repair_vs_complete_batch, valid=5),  # as above, for the batch
     Spec(name="complete_vs_complete", seed=claimed_item("1 second"),
          sessions=(_transaction("s1", "outbox_executor", "complete", _complete("DISPATCHED")),
                    _transaction("s2", "outbox_executor", "complete", _complete("FAILED"))),
-         check=check_complete_vs_complete),
+         check=check_complete_vs_complete, valid=4),  # the second completion waits for the first's row lock
     Spec(name="stale_worker_vs_current_claim", seed=claimed_item("1 hour", worker=STALE_WORKER),
          sessions=(Session(name="s1", role="outbox_repair", steps=(Step("s1_repair", REPAIR),)),
                    Session(name="s2", role="outbox_executor", steps=(
@@ -222,9 +223,9 @@ SPECS = (
                    Session(name="s3", role="outbox_executor", steps=(
                        Step("s3_complete_late", _complete_as(1, "DISPATCHED", STALE_WORKER)),
                        Step("s3_complete_borrowed", _complete_as(3, "FAILED", STALE_WORKER))))),
-         check=check_stale_worker),
+         check=check_stale_worker, valid=30),  # autocommit steps: nothing is held between steps
     Spec(name="repair_vs_repair", seed=claimed_item("1 hour"),
          sessions=(_transaction("s1", "outbox_repair", "repair", REPAIR),
                    _transaction("s2", "outbox_repair", "repair", REPAIR)),
-         check=check_repair_vs_repair),
+         check=check_repair_vs_repair, valid=6),  # SKIP LOCKED: neither repair ever waits
 )

@@ -72,10 +72,10 @@ def _check(calls: dict[str, tuple[Call, ...]]) -> Callable[[PermutationResult, P
     return check
 
 
-def _spec(name: str, sessions: tuple[Session, ...], calls: dict[str, tuple[Call, ...]],
+def _spec(name: str, sessions: tuple[Session, ...], calls: dict[str, tuple[Call, ...]], valid: int,
           permutations: tuple[str, ...] | None = None) -> Spec:
     listed = tuple(tuple(p.split()) for p in permutations) if permutations else None
-    return Spec(name=name, sessions=sessions, check=_check(calls), permutations=listed)
+    return Spec(name=name, sessions=sessions, check=_check(calls), permutations=listed, valid=valid)
 
 
 # Two files over bank-y and bank-z in opposite order, while s3's single call holds bank-z's allocator:
@@ -88,7 +88,7 @@ FILE_S2: tuple[Call, ...] = (("bank-y", "b-1"), ("bank-z", "b-2"), ("bank-y", "b
 OPPOSITE = _spec(
     "file_vs_file_opposite_participant_order",
     (_file_session("s1", FILE_S1), _file_session("s2", FILE_S2), _single_session("s3", ("bank-z", "c-1"))),
-    {"s1_file": FILE_S1, "s2_file": FILE_S2, "s3_enqueue": (("bank-z", "c-1"),)},
+    {"s1_file": FILE_S1, "s2_file": FILE_S2, "s3_enqueue": (("bank-z", "c-1"),)}, 4,
     ("s3_enqueue s1_file s2_file s3_commit s1_commit s2_commit",
      "s3_enqueue s2_file s1_file s3_commit s2_commit s1_commit",
      "s3_enqueue s1_file s3_commit s2_file s1_commit s2_commit",
@@ -107,13 +107,14 @@ SHARED_KEY_WAITING = _spec(
     "file_vs_single_call_shared_key_behind_allocator",
     (_file_session("s1", FILE_K), _single_session("s2", ("bank-z", "k-2")),
      _single_session("s3", ("bank-a", "k-1"), "ROLLBACK")),
-    {"s1_file": FILE_K, "s2_enqueue": (("bank-z", "k-2"),)},
+    {"s1_file": FILE_K, "s2_enqueue": (("bank-z", "k-2"),)}, 1,
     ("s3_enqueue s1_file s2_enqueue s3_rollback s1_commit s2_commit",),
 )
 SHARED_KEY = _spec(
     "file_vs_single_call_shared_key",
     (_file_session("s1", FILE_K), _single_session("s2", ("bank-z", "k-2"))),
     {"s1_file": FILE_K, "s2_enqueue": (("bank-z", "k-2"),)},
+    4,  # the later of the two waits for the other's allocator: its session's commit is then invalid
 )
 
 # A file and a single call on one participant, different keys: ids follow commit order, the file's
@@ -125,6 +126,7 @@ SAME_PARTICIPANT = _spec(
     "file_vs_single_call_same_participant",
     (_file_session("s1", FILE_P), _single_session("s2", ("bank-z", "g-1"))),
     {"s1_file": FILE_P, "s2_enqueue": (("bank-z", "g-1"),)},
+    4,  # as above
 )
 
 SPECS = (OPPOSITE, SHARED_KEY_WAITING, SHARED_KEY, SAME_PARTICIPANT)

@@ -155,19 +155,19 @@ SPECS = (
     Spec(name="quarantine_release_vs_repair", seed=ZOMBIE_AT_LIMIT,
          sessions=(_transaction("s1", "outbox_repair", "repair", REPAIR),
                    _transaction("s2", "outbox_operator", "release", _decide("release_quarantined", "op-1"))),
-         check=check_release_vs_repair),
+         check=check_release_vs_repair, valid=6),  # repair skips the locked row; the release never waits
     Spec(name="quarantine_release_vs_fail", seed=QUARANTINED,
          sessions=(_transaction("s1", "outbox_operator", "release", _decide("release_quarantined", "op-1")),
                    _transaction("s2", "outbox_operator", "fail", _decide("fail_quarantined", "op-2"))),
-         check=check_release_vs_fail),
+         check=check_release_vs_fail, valid=4),  # the second decision waits for the first's row lock
     Spec(name="quarantine_release_vs_release", seed=QUARANTINED,
          sessions=(_transaction("s1", "outbox_operator", "release", _decide("release_quarantined", "op-1")),
                    _transaction("s2", "outbox_operator", "release", _decide("release_quarantined", "op-2"))),
-         check=check_release_vs_release),
+         check=check_release_vs_release, valid=4),  # as above
     Spec(name="quarantine_release_vs_claim", seed=QUARANTINED,
          # The claim in a transaction of its own, as a worker claims (autocommit): a transaction begun
         # before the release would compare next_attempt_at with its own, earlier, now().
         sessions=(Session(name="s1", role="outbox_executor", steps=(Step("s1_claim", CLAIM),)),
                   _transaction("s2", "outbox_operator", "release", _decide("release_quarantined", "op-2"))),
-         check=check_release_vs_claim),
+         check=check_release_vs_claim, valid=3),  # the claim skips a locked row, never waits
 )

@@ -4,6 +4,7 @@ and call a permutation invalid when it sends a step to a waiting session."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -22,8 +23,9 @@ def _session(name: str) -> interleave.Session:
     ))
 
 
+# Of the six orders, the two that send a step to the waiting session are invalid.
 SPEC = interleave.Spec(name="engine_advisory_lock", sessions=(_session("s1"), _session("s2")),
-                       check=lambda result, probe: [])
+                       check=lambda result, probe: [], valid=4)
 
 
 def test_waits_completions_and_invalid_permutations(clean_database: Database, proof: ProofRecord,
@@ -43,6 +45,11 @@ def test_waits_completions_and_invalid_permutations(clean_database: Database, pr
                 have=sorted(" ".join(r.steps) for r in results if r.invalid is not None))
     proof.check("check_invariants() is checked on every valid permutation", want=[["check_invariants() is empty"]] * 4,
                 have=[[i.name for i in r.invariants] for r in results if r.invalid is None])
+    proof.check("the engine's own expectations hold: six permutations ran, four valid", want=[],
+                have=[i.name for i in interleave.expected(SPEC, results) if not i.passed])
+    fewer = interleave.expected(dataclasses.replace(SPEC, valid=5), results)
+    proof.check("a spec expecting another number of valid permutations fails", want=[(5, 4)],
+                have=[(i.want, i.have) for i in fewer if not i.passed])
     summary = json.loads((directory / "summary.json").read_text())
     proof.check("a JSON and a text transcript per permutation", want=(6, 6, 4, 2),
                 have=(len(list(directory.glob("0*.json"))), len(list(directory.glob("0*.txt"))), summary["valid"],

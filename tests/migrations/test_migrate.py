@@ -14,6 +14,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
+from runner import db
 from runner.clusters import scratch
 from runner.schema import migrate, package
 from tests.conftest import Database, Server, drop_database
@@ -89,6 +90,22 @@ def test_crlf_line_endings_do_not_count_as_an_edit(empty_database: Database, sql
     path.write_bytes(path.read_bytes().replace(b"\n", b"\r\n"))
     work = migrate.migrate(empty_database.url, say=lambda line: None, root=sql_copy)
     proof.check("a file checked out with CRLF is the same file", want=0, have=len(work.files))
+
+
+def test_a_server_below_the_minimum_is_refused_before_anything_changes(empty_database: Database,
+                                                                      monkeypatch: pytest.MonkeyPatch,
+                                                                      proof: ProofRecord) -> None:
+    # No older server at hand: the minimum is raised above this real one, which migrate must then refuse.
+    with psycopg.connect(empty_database.url) as conn:  # reads server_version_num (pg_settings) only
+        version = conn.info.server_version
+    monkeypatch.setattr(db, "MINIMUM_SERVER_VERSION", version + 1)
+    with pytest.raises(db.UnsupportedServerError) as refused:
+        migrate.migrate(empty_database.url, say=lambda line: None)
+    proof.check("the refusal names the server's version", want=True,
+                have=f"the server is PostgreSQL {version // 10000}." in str(refused.value))
+    with psycopg.connect(empty_database.url) as conn:
+        schemas = conn.execute("SELECT count(*) FROM pg_namespace WHERE nspname LIKE 'payment_outbox%'").fetchone()[0]
+    proof.check("nothing was applied: no schema of the package", want=0, have=schemas)
 
 
 def test_new_file_numbered_below_the_last_applied_is_refused(empty_database: Database, sql_copy: Path,

@@ -32,6 +32,7 @@ from tests.helpers.fakerail import FakeRail
 from tests.helpers.load import enqueue_recorded, enqueue_value, rail_policy, work_recorded
 from tests.helpers.support import ProofRecord
 from tests.helpers.upgrade import migrate_to
+from tests.helpers.verdict import judge_history
 from tests.migrations.test_migrate import empty_database  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.proof
@@ -158,6 +159,14 @@ def failed_calls(history: history_mod.History) -> Counter[tuple[str, str]]:
                    for _, ended in history.completed(op) if ended["type"] != history_mod.OK)
 
 
+def differs_from(point: releases.ReleasePoint) -> set[str]:
+    """The files of the current package that a database at `point` lacks or holds in another version.
+    Empty for the newest point until a file changes after it: the load then runs across a migrate
+    that applies nothing, and the proof starts to bite with the next change of sql/."""
+    at_point = {f.name: f.sha256 for f in migrate.package_files(point.root)}
+    return {f.name for f in migrate.package_files() if at_point.get(f.name) != f.sha256}
+
+
 @pytest.mark.parametrize("point", releases.points(), ids=lambda p: f"from-{p.name}")
 def test_upgrade_under_load(point: releases.ReleasePoint, empty_database: Database,  # noqa: F811
                             proof: ProofRecord) -> None:
@@ -179,23 +188,14 @@ def test_upgrade_under_load(point: releases.ReleasePoint, empty_database: Databa
     proof.check("every thread stopped, none at an error", want=([], []), have=(still_running, load.errors))
     proof.check("migrate brought the database to the current package", want=0,
                 have=len(migrate.migrate(url, say=lambda line: None).files))
-    proof.check("the run applied the versioned files after the point", want=True,
-                have=any(f.kind == "versioned" for f in work.files))
+    proof.check("the run applied exactly what differs from the point: the versioned files after it, the views "
+                "and functions changed since", want=differs_from(point), have={f.name for f in work.files})
 
     proof.observe(drain_cycles=drain(url, history, load.rail))
-    with Client.connect(url, Role.AUDITOR, name="auditor") as auditor:
-        terminal = history_mod.read_terminal_attempts(auditor.conn)
-    verdict = history_mod.check(history, terminal)
-    history_mod.write(history, verdict, proof.report_directory("history"))
     failed = failed_calls(history)
-    proof.observe(history=verdict.counts, failed_calls={f"{f} {s}": n for (f, s), n in failed.items()})
+    proof.observe(failed_calls={f"{f} {s}": n for (f, s), n in failed.items()})
     proof.check("every failed call failed with a SQLSTATE documented as retryable", want=[], have=sorted(
         f"{f} {s}" for f, s in failed if s not in UPGRADE_RETRYABLE and (f, s) != ("complete", STALE_COMPLETION)))
-    proof.check("history: nothing lost, unexpected, duplicated, unresolved, re-created or un-recorded",
-                want={"lost": 0, "unexpected": 0, "duplicated": 0, "unresolved": 0, "identity_changed": 0,
-                      "lost_completions": 0},
-                have={k: verdict.counts[k] for k in ("lost", "unexpected", "duplicated", "unresolved",
-                                                     "identity_changed", "lost_completions")})
-    proof.check("every key enqueued is terminal", want=verdict.counts["attempted"], have=verdict.counts["terminal"])
+    judge_history(url, history, proof)
     proof.check("the queue is empty", want=0, have=api.queue(url)["queue_depth"])
     proof.check("check_invariants() is empty", want=[], have=api.violations(url))

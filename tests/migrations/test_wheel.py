@@ -117,7 +117,8 @@ def test_the_wheel_holds_what_a_dba_a_worker_and_an_operator_run(wheel: Path, pr
     proof.check("every module of the top of runner/, of schema/, worker/ and operator/, and every named query, "
                 "is in the wheel", want=set(), have=runner_files - held)
     package_files = {f"runner/package_sql/{name.removeprefix('sql/')}" for name in checkout_files(
-        "sql/tables/*.sql", "sql/tables/locks.toml", "sql/functions/*.sql", "sql/views/*.sql", "sql/roles/*.sql")}
+        "sql/tables/*.sql", "sql/tables/locks.toml", "sql/functions/*.sql", "sql/views/*.sql", "sql/roles/*.sql",
+        "sql/citus/*.sql", "sql/citus/functions/*.sql")}  # sql/citus/: `outbox migrate --citus` from the wheel
     proof.check("the SQL package is in the wheel, file for file, as runner/package_sql/", want=set(),
                 have=package_files - held)
     proof.check("no tool of a checkout is in the wheel (clusters, harness, evidence, bench, lint), nor the SQL "

@@ -24,6 +24,7 @@ from tests.conftest import Database
 from tests.helpers import lock_waits, zombies
 from tests.helpers.gated_rail import GATE_LOCK, rail
 from tests.helpers.support import ProofRecord, role_connection
+from tests.helpers.verdict import judge_history
 
 pytestmark = pytest.mark.proof
 
@@ -131,11 +132,7 @@ def test_outbox_worker_drains_on_sigterm_with_nothing_lost(clean_database: Datab
     with Worker.connected(url, "after-drain") as worker:
         while worker.run_once(rail, batch_size=100):
             pass
-    with role_connection(url, Role.AUDITOR.value, name="auditor") as auditor:
-        verdict = hist.check(history, hist.read_terminal_attempts(auditor))
-    hist.write(history, verdict, REPO / "reports" / "history")
-    proof.observe(history=verdict.counts)
-    proof.check("the history: nothing lost, unexpected or duplicated", want=True, have=verdict.valid)
+    verdict = judge_history(url, history, proof)
     proof.check("every enqueue became terminal", want=INGESTERS * PER_INGESTER, have=verdict.counts["terminal"])
     proof.check("the worker process completed some, and its completions are in the ledger",
                 want=(True, 0), have=(verdict.counts.get("complete_ok", 0) > 0, verdict.counts["lost_completions"]))

@@ -20,5 +20,6 @@ def test_every_named_query_is_loaded_with_its_statement() -> None:
                                       "retention_plan", "begin_retirement", "retire_partition",
                                       "attempt_partitions", "wakeup_channel", "quarantine_list",
                                       "quarantine_release", "quarantine_fail", "pause_rail", "resume_rail",
-                                      "paused_rails", "rail_history"])
+                                      "paused_rails", "rail_history", "buckets", "claim_bucket",
+                                      "complete_participant", "repair_bucket", "check_bucket_invariants"])
     assert all(text.splitlines()[0].startswith("-- ") and "SELECT" in text for text in queries.values())

@@ -16,6 +16,7 @@ from runner.harness.interleave import (
     Spec,
     Step,
     StepOutcome,
+    expected,
     interleavings,
 )
 
@@ -54,8 +55,9 @@ def test_no_sessions_give_one_empty_permutation() -> None:
     assert list(interleavings([])) == [()]
 
 
-def _spec(permutations: tuple[tuple[str, ...], ...] | None = None) -> Spec:
-    return Spec(name="unit", check=lambda result, probe: [], permutations=permutations, sessions=(
+def _spec(permutations: tuple[tuple[str, ...], ...] | None = None, valid: int | None = None) -> Spec:
+    valid = len(permutations) if valid is None and permutations else valid
+    return Spec(name="unit", check=lambda result, probe: [], permutations=permutations, valid=valid or 0, sessions=(
         Session("s1", "outbox_ingest", (Step("s1_a", "SELECT 1"), Step("s1_b", "COMMIT")), setup=("BEGIN",)),
         Session("s2", "outbox_ingest", (Step("s2_a", "SELECT 2"),)),
     ))
@@ -99,3 +101,24 @@ def test_the_transcript_shows_waiting_completion_errors_and_checks() -> None:
     assert result.failures == [result.invariants[1]]
     assert result.waited("s2_a") and not result.waited("s1_a")
     assert result.completion_order() == ["s1_a", "s1_b", "s2_a"]
+
+
+def test_a_spec_whose_listed_permutations_are_not_all_valid_is_refused() -> None:
+    with pytest.raises(ValueError, match="valid must be 1, not 2"):
+        _spec((("s2_a", "s1_a", "s1_b"),), valid=2)
+
+
+def _ran(steps: str, invalid: bool = False) -> PermutationResult:
+    return PermutationResult(spec="unit", steps=tuple(steps.split()), invalid="a step waits" if invalid else None)
+
+
+def test_expected_holds_a_run_to_every_permutation_and_the_stated_number_of_valid_ones() -> None:
+    every = [_ran("s1_a s1_b s2_a"), _ran("s1_a s2_a s1_b", invalid=True), _ran("s2_a s1_a s1_b")]
+    assert [i.name for i in expected(_spec(valid=2), every) if not i.passed] == []
+    assert [(i.want, i.have) for i in expected(_spec(valid=3), every) if not i.passed] == [(3, 2)]
+    assert [(i.want, i.have) for i in expected(_spec(valid=1), every) if not i.passed] == [(1, 2)]
+    assert [i.name for i in expected(_spec(valid=2), every[:2]) if not i.passed] == [
+        "every permutation of the spec ran, once", "2 of 3 permutations are valid"]
+    listed = (("s2_a", "s1_a", "s1_b"),)
+    assert [i.name for i in expected(_spec(listed), [_ran("s2_a s1_a s1_b", invalid=True)]) if not i.passed] == [
+        "1 of 1 permutations are valid", "every listed permutation is valid"]
