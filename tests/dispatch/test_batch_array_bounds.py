@@ -27,7 +27,7 @@ def test_arrays_not_starting_at_one_are_refused(clean_database: Database, proof:
     with Worker.connected(url, "w-bounds") as worker:
         [item] = worker.claim(1)
         oid, no = str(item.outbox_id), item.attempt_no
-        calls = {
+        calls: dict[str, tuple[str | None, ...]] = {
             "a 5,000-character message at [2:2]": (f"[2:2]={{{oid}}}", f"[2:2]={{{no}}}", "[2:2]={DISPATCHED}",
                                                    "[2:2]={E}", "[2:2]={" + "m" * 5000 + "}", "[2:2]={r}"),
             "a 300-character reference at [2:2]": (f"[2:2]={{{oid}}}", f"[2:2]={{{no}}}", "[2:2]={DISPATCHED}",
@@ -36,8 +36,9 @@ def test_arrays_not_starting_at_one_are_refused(clean_database: Database, proof:
                                       "[2:3]={DISPATCHED,DISPATCHED}", None, None, None),
             "two dimensions": (f"{{{{{oid}}}}}", f"{{{{{no}}}}}", "{{DISPATCHED}}", None, None, None),
         }
-        have = {name: sqlstate_of(lambda args=args: worker.conn.execute(CALL, ("w-bounds", *args)).fetchall())
-                for name, args in calls.items()}
+        def call(args: tuple[str | None, ...]) -> str | None:
+            return sqlstate_of(lambda: worker.conn.execute(CALL, ("w-bounds", *args)).fetchall())
+        have = {name: call(args) for name, args in calls.items()}
     proof.check("each is PO017", want=dict.fromkeys(calls, "PO017"), have=have)
     proof.check("nothing was written: the item is still in flight, its ledger one DISPATCHING row",
                 want=(1, ["DISPATCHING"]), have=(api.queue(url)["in_flight"], [r.state for r in api.ledger_rows(url)]))
