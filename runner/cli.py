@@ -129,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
             return _quarantine(args)
         if args.command == "rail":
             return _rail(args)
-    except migrate.LockWaitGaveUp as exc:
+    except lockwait.GaveUp as exc:  # outbox migrate, convert-ledger, retention: nothing more was changed
         print(f"outbox {args.command}: {exc}", file=sys.stderr)
         return 3
     except (db.ConfigurationError, migrate.MigrationError, citus_schema.CitusInstallError,

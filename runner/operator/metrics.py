@@ -31,6 +31,12 @@ QUEUE_GAUGES = {
                    "for an operator (outbox quarantine list): never claimed until released or failed.",
     "paused_rails": "Rails paused now (pause_rail); the view payment_outbox_paused_rails names them.",
     "paused_due": "Due items of paused rails, not claimed until their rail is resumed (counted in due_now too).",
+    "ledger_partitions_ahead_seconds": "Seconds until the ledger's attached partitions end (NaN before the ledger "
+                                       "is partitioned): from then no item can be created (PO035). Alert below "
+                                       "2,592,000 (a month).",
+    "notification_queue_usage": "Fraction (0 to 1) of the server's notification queue in use: a listener idle in "
+                                "a transaction fills it, and a full queue fails every NOTIFY (every enqueue "
+                                "while wake-up is on). Alert above 0.5.",
 }
 # Labelled growth gauges (table_name, partition_name), from the view payment_outbox_relation_sizes.
 RELATION_GAUGES = {
@@ -64,6 +70,8 @@ class QueueGauges:
     quarantined: int
     paused_rails: int
     paused_due: int
+    ledger_partitions_ahead_seconds: float
+    notification_queue_usage: float
 
 
 @dataclass(frozen=True)
@@ -101,10 +109,12 @@ def read_growth(conn: psycopg.Connection) -> Growth:
 def read_queue_gauges(conn: psycopg.Connection, threshold_seconds: int) -> QueueGauges:
     """One consistent read of the queue gauges; needs outbox_readonly or outbox_repair."""
     row = db.first_row(conn.execute(db.named_sql("queue_gauges"), {"threshold_seconds": threshold_seconds}))
-    depth, due, in_flight, oldest, stuck, dead, quarantined, paused_rails, paused_due = row
+    depth, due, in_flight, oldest, stuck, dead, quarantined, paused_rails, paused_due, ahead, notify = row
     return QueueGauges(queue_depth=depth, due_now=due, in_flight=in_flight, oldest_due_age_seconds=float(oldest),
                        stuck_dispatching=stuck, queue_dead_tuples=int(dead), quarantined=quarantined,
-                       paused_rails=paused_rails, paused_due=paused_due)
+                       paused_rails=paused_rails, paused_due=paused_due,
+                       ledger_partitions_ahead_seconds=float("nan") if ahead is None else float(ahead),
+                       notification_queue_usage=float(notify))
 
 
 class RepairMetrics:

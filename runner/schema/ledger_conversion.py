@@ -1,8 +1,9 @@
 """The ledger's conversion to a partitioned table, run by `outbox migrate` after its transaction
 (and alone by `outbox convert-ledger`), as the package owner.
 
-One conversion at a time: a session advisory lock of its own, waited for by polling
-pg_try_advisory_lock, never inside a statement: a session blocked in pg_advisory_lock holds a
+One conversion at a time: the package lease convert_ledger (runner/schema/package_lock.py; on a
+database before tables/0017, a session advisory lock of its own), waited for by polling, never
+inside a statement: a session blocked in pg_advisory_lock holds a
 snapshot, and CREATE INDEX CONCURRENTLY waits for every snapshot older than its own, so two
 runs blocking on one lock would wait for each other until the lock timeout.
 
@@ -29,7 +30,8 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
@@ -38,7 +40,7 @@ import psycopg
 from psycopg import sql
 
 from runner import db
-from runner.schema import lockwait, package
+from runner.schema import lockwait, package, package_lock
 
 STAGE_FUNCTION = Path("functions") / "_stage_partitioned_ledger.sql"
 BEFORE_CHECK = "payment_outbox_attempts_item_created_at_before_check"
@@ -79,8 +81,7 @@ def convert(url: str, *, say: Callable[[str], None] = print, root: Path | None =
     root = root or package.sql_root()
     policy = policy or lockwait.resolve()
     with db.connection(url, application_name="outbox convert-ledger", autocommit=True) as conn:
-        _lock(conn, say)
-        try:
+        with _locked(conn, policy, say):
             converted, kept = False, False
             if not is_partitioned(conn):
                 kept = _convert(conn, root, policy, say)
@@ -88,15 +89,30 @@ def convert(url: str, *, say: Callable[[str], None] = print, root: Path | None =
             created = _retrying(conn, policy, say, "ensure partitions",
                                 lambda: [row[0] for row in conn.execute(db.named_sql("ensure_attempt_partitions"),
                                                                         {"ahead": ahead})])
-        finally:
-            conn.execute("SELECT pg_advisory_unlock(%s)", (LOCK_KEY,))
         if created:
             say(f"ledger: created partitions {', '.join(created)}")
         return Outcome(converted=converted, kept_rows=kept, partitions_created=created)
 
 
+@contextmanager
+def _locked(conn: psycopg.Connection, policy: lockwait.LockPolicy,
+            say: Callable[[str], None]) -> Iterator[None]:
+    """One conversion at a time: the package lease convert_ledger (a row only the owner can write,
+    runner/schema/package_lock.py; exit 3 naming the holder after the policy's bound); on a
+    database before tables/0017, the advisory lock of earlier releases."""
+    if package_lock.available(conn):
+        with package_lock.held(conn, "convert_ledger", policy, lambda line: say(f"ledger conversion: {line}")):
+            yield
+        return
+    _lock(conn, say)
+    try:
+        yield
+    finally:
+        conn.execute("SELECT pg_advisory_unlock(%s)", (LOCK_KEY,))
+
+
 def _lock(conn: psycopg.Connection, say: Callable[[str], None]) -> None:
-    """The conversion's advisory lock, polled (see the module's docstring)."""
+    """The advisory lock of releases before tables/0017, polled (see the module's docstring)."""
     said = False
     while not db.first_row(conn.execute("SELECT pg_try_advisory_lock(%s)", (LOCK_KEY,)))[0]:
         if not said:
@@ -178,10 +194,27 @@ def _retrying(conn: psycopg.Connection, policy: lockwait.LockPolicy, say: Callab
                 conn.execute("RESET lock_timeout")
         except psycopg.Error as exc:
             reason = lockwait.RETRYABLE.get(db.sqlstate(exc) or "")
-            if reason is None or attempt == policy.retries:
+            if reason is None:
                 raise
+            if attempt == policy.retries:
+                raise lockwait.GaveUp(
+                    f"ledger conversion: {step}: gave up after {attempt + 1} attempt(s) ({reason}, SQLSTATE "
+                    f"{db.sqlstate(exc)}) behind {_blockers(conn, policy)}. The conversion is unfinished "
+                    f"(check_invariants() names ledger_conversion_unfinished and its deadline): run outbox "
+                    f"migrate again once the blocker is gone, or give it longer (--lock-timeout, --lock-retries)."
+                ) from exc
             delay = policy.backoff(attempt + 1)
             say(f"ledger conversion: {step}: {reason} (SQLSTATE {db.sqlstate(exc)}); retry "
                 f"{attempt + 1}/{policy.retries} in {delay:g}s")
             time.sleep(delay)  # backoff: lets the blocking transactions finish before the next attempt
     raise AssertionError("unreachable")
+
+
+def _blockers(conn: psycopg.Connection, policy: lockwait.LockPolicy) -> str:
+    """Who holds a lock on the tables the conversion works on: every session but this one holding
+    one on the ledger or the staged table, named as outbox migrate names its blockers."""
+    del policy
+    rows = conn.execute(db.named_sql("ledger_conversion_blockers")).fetchall()
+    found = [lockwait.Blocker(pid, app, user, state, float(seconds) if seconds is not None else None).describe()
+             for pid, app, user, state, seconds in rows]
+    return "; ".join(found) or "a lock no session holds any more"

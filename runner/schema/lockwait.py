@@ -25,6 +25,11 @@ DEFAULT_RETRIES = 5
 RETRYABLE = {"55P03": "lock_timeout", "40P01": "deadlock"}
 
 
+class GaveUp(Exception):
+    """A run gave up waiting for a lock after its policy's retries: the command exits 3, naming
+    who held it."""
+
+
 class PolicyError(ValueError):
     """A lock timeout or retry count that is not a usable number."""
 

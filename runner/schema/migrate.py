@@ -43,7 +43,7 @@ class MigrationError(RuntimeError):
     """The run was refused; nothing was changed."""
 
 
-class LockWaitGaveUp(MigrationError):
+class LockWaitGaveUp(MigrationError, lockwait.GaveUp):
     """Every attempt of the run waited on a lock longer than the lock timeout; nothing was changed."""
 
 

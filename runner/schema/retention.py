@@ -12,13 +12,14 @@ older than the window:
   earlier run left pending); the export to DIR/<partition>.csv when asked; `_retire_partition`
   drops it and records it retired.
 
-A partition a crashed run left detaching is finished by the next run. Runs take a session advisory
-lock: a second run at once logs that it skipped and changes nothing. Each step is one JSON line.
+A partition a crashed run left detaching is finished by the next run. A run holds the package lease
+`retention` (runner/schema/package_lock.py, a row only the owner can write): a second run at once
+waits for it up to its bound, then logs retention_blocked naming the holder and exits 3. Each
+step is one JSON line.
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
 import time
 from collections.abc import Callable
@@ -32,9 +33,8 @@ from psycopg import sql
 from runner import db
 from runner.client import Client
 from runner.process import emit_json
-from runner.schema import lockwait
+from runner.schema import lockwait, package_lock
 
-LOCK_KEY = int.from_bytes(hashlib.sha256(b"payment_outbox.retention").digest()[:8], "big", signed=True)
 DEFAULT_AHEAD = "3 months"
 NOT_RETIRABLE = "PO033"
 Emit = Callable[[dict[str, Any]], None]
@@ -59,29 +59,35 @@ def run(url: str, options: Options, *, emit: Emit = emit_json, policy: lockwait.
             for verdict in client.retention_plan(options.window):
                 emit(_verdict_line(verdict, dry_run=True))
             return 0
-        if not db.first_row(conn.execute("SELECT pg_try_advisory_lock(%s)", (LOCK_KEY,)))[0]:
-            emit({"event": "retention_skipped", "reason": "another retention run holds the lock"})
-            return 0
         try:
-            for created in client.ensure_partitions(options.ahead):
-                emit({"event": "partition_created", "partition": created.partition_name,
-                      "range_from": created.range_from, "range_to": created.range_to})
-            for verdict in client.retention_plan(options.window):
-                if verdict.action == "keep":
-                    emit(_verdict_line(verdict, dry_run=False))
-                    continue
-                try:
-                    retire(conn, verdict.partition_name, options.export_dir, emit, policy)
-                except psycopg.Error as exc:
-                    if db.sqlstate(exc) != NOT_RETIRABLE:
-                        raise
-                    # An item of it became unfinished after the plan was read (or the state moved):
-                    # the partition stays, and the next run decides again.
-                    emit({"event": "partition_kept", "partition": verdict.partition_name,
-                          "sqlstate": NOT_RETIRABLE, "reason": str(exc).splitlines()[0]})
-        finally:
-            conn.execute("SELECT pg_advisory_unlock(%s)", (LOCK_KEY,))
+            with package_lock.held(conn, "retention", policy,
+                                   lambda line: emit({"event": "retention_waiting", "reason": line})):
+                _run(conn, options, emit, policy)
+        except lockwait.GaveUp as exc:
+            emit({"event": "retention_blocked", "reason": str(exc)})
+            raise
     return 0
+
+
+def _run(conn: psycopg.Connection, options: Options, emit: Emit, policy: lockwait.LockPolicy) -> None:
+    """The run under its package lock: the partitions ahead, then each partition older than the window."""
+    client = Client(conn)
+    for created in client.ensure_partitions(options.ahead):
+        emit({"event": "partition_created", "partition": created.partition_name,
+              "range_from": created.range_from, "range_to": created.range_to})
+    for verdict in client.retention_plan(options.window):
+        if verdict.action == "keep":
+            emit(_verdict_line(verdict, dry_run=False))
+            continue
+        try:
+            retire(conn, verdict.partition_name, options.export_dir, emit, policy)
+        except psycopg.Error as exc:
+            if db.sqlstate(exc) != NOT_RETIRABLE:
+                raise
+            # An item of it became unfinished after the plan was read (or the state moved):
+            # the partition stays, and the next run decides again.
+            emit({"event": "partition_kept", "partition": verdict.partition_name,
+                  "sqlstate": NOT_RETIRABLE, "reason": str(exc).splitlines()[0]})
 
 
 def _verdict_line(verdict: Any, *, dry_run: bool) -> dict[str, Any]:
@@ -135,7 +141,8 @@ def detach(conn: psycopg.Connection, name: str, policy: lockwait.LockPolicy, emi
 
 def export(conn: psycopg.Connection, name: str, export_dir: Path) -> Path:
     """The detached partition's rows as CSV with a header, in DIR/<partition>.csv, written whole
-    (a temporary file, flushed to disk, then renamed) so a file by that name is always complete."""
+    (a temporary file, flushed to disk, then renamed, then the directory flushed) so a file by that
+    name is always complete, and on disk before the partition is dropped."""
     target = export_dir / f"{name}.csv"
     partial = export_dir / f".{name}.csv.partial"
     query = sql.SQL("COPY (SELECT * FROM {} ORDER BY item_created_at, outbox_id, attempt_no) "
@@ -147,4 +154,11 @@ def export(conn: psycopg.Connection, name: str, export_dir: Path) -> Path:
         handle.flush()
         os.fsync(handle.fileno())
     partial.replace(target)
+    # The rename lives in the directory: synced too, or a power loss could lose the file, the only
+    # copy once the partition is dropped.
+    directory = os.open(export_dir, os.O_RDONLY)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)
     return target

@@ -21,7 +21,9 @@ SELECT
     d.queue_dead_tuples,
     m.quarantined,
     m.paused_rails,
-    m.paused_due
+    m.paused_due,
+    m.ledger_partitions_ahead_seconds,
+    m.notification_queue_usage
 FROM payment_outbox.payment_outbox_queue_metrics AS m
 CROSS JOIN stuck AS s
 CROSS JOIN dead AS d;

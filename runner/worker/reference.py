@@ -33,6 +33,16 @@ STALE_ATTEMPT = "PO002"
 # refused with PO015 and leave the claim to repair, so the worker cuts them to size.
 ERROR_CODE_LIMIT = 64
 ERROR_MESSAGE_LIMIT = 4096
+# A rail's reference is the proof that a payment went out: never the reason its completion is
+# refused (the payment would be sent again after repair). One longer than the column is stored cut,
+# ending with this marker, and logged whole (the rail_reference_cut line).
+RAIL_REFERENCE_LIMIT = 255
+CUT_MARKER = "...[cut]"
+# A completion the server refused for its arguments (not for the item's state, PO002): the
+# package's own codes, data exceptions (22) and integrity violations (23). The worker then records
+# the batch's other outcomes item by item, and logs the refused one whole (completion_refused).
+REFUSAL_CLASSES = ("PO", "22", "23")
+ITEM_STATE_CODES = (STALE_ATTEMPT, "PO003")  # the claim is stale, or the item unknown: about the item, not the outcome
 
 
 @dataclass(frozen=True)
@@ -66,7 +76,8 @@ class Completion:
     """The end of one claim: the ledger row the completion wrote, or STALE when it was refused."""
 
     item: ClaimedItem
-    state: str  # DISPATCHED, RETRYABLE, FAILED, QUARANTINED (RETRYABLE at the limit): the ledger's; or STALE
+    # DISPATCHED, RETRYABLE, FAILED, QUARANTINED (RETRYABLE at the limit): the ledger's; or STALE, or REFUSED
+    state: str
     attempt_no: int | None  # the attempt_no of the ledger row written; None when STALE
 
 
@@ -113,10 +124,23 @@ class Worker:
             return RailOutcome("RETRYABLE", error_code=type(exc).__name__[:ERROR_CODE_LIMIT],
                                error_message=str(exc)[:500])
 
+    def fit(self, item: ClaimedItem, outcome: RailOutcome) -> RailOutcome:
+        """The outcome with a rail reference the ledger takes: a longer one is cut (with
+        CUT_MARKER) and logged whole."""
+        reference = outcome.rail_reference
+        if reference is None or len(reference) <= RAIL_REFERENCE_LIMIT:
+            return outcome
+        self._log("rail_reference_cut", outbox_id=str(item.outbox_id), attempt_no=item.attempt_no,
+                  length=len(reference), rail_reference=reference)
+        cut = reference[:RAIL_REFERENCE_LIMIT - len(CUT_MARKER)] + CUT_MARKER
+        return RailOutcome(outcome.state, cut, outcome.error_code, outcome.error_message)
+
     def complete(self, item: ClaimedItem, outcome: RailOutcome) -> Completion:
         """Record the outcome. PO002 (the claim was repaired or completed meanwhile) is a normal
-        end, STALE; any other error is raised: on a lost connection the completion may or may not
+        end, STALE; a refusal of the outcome's arguments is REFUSED, logged whole (the claim is left
+        to repair); any other error is raised: on a lost connection the completion may or may not
         have committed, and repair or a retry of the same attempt_no (PO002 then) settles it."""
+        outcome = self.fit(item, outcome)
         try:
             completed = self.client.complete(
                 item.outbox_id, item.attempt_no, outcome.state,
@@ -125,6 +149,9 @@ class Worker:
                 rail_reference=outcome.rail_reference,
                 worker_id=self.worker_id if self.fenced_by_worker_id else None)
         except psycopg.Error as exc:
+            if _refused(exc):
+                self._refused(item, outcome, exc)
+                return Completion(item=item, state="REFUSED", attempt_no=None)
             if db.sqlstate(exc) != STALE_ATTEMPT:
                 self._log("completion_error", outbox_id=str(item.outbox_id), attempt_no=item.attempt_no,
                           sqlstate=db.sqlstate(exc), error=str(exc).splitlines()[0] if str(exc) else "")
@@ -139,9 +166,12 @@ class Worker:
     def complete_all(self, done: list[tuple[ClaimedItem, RailOutcome]]) -> list[Completion]:
         """Record every outcome of a batch in one call (complete_outbox_attempts), fenced item by
         item by attempt_no and this worker's id: a stale one (repaired or completed meanwhile) is
-        STALE and changes nothing. An error fails the whole call, which then recorded nothing."""
+        STALE and changes nothing. A refusal of the call's arguments fails the whole call, which
+        then recorded nothing: the outcomes are then recorded item by item, so one refused outcome
+        (REFUSED) never loses the others. Any other error is raised."""
         if not done:
             return []
+        done = [(item, self.fit(item, outcome)) for item, outcome in done]
         try:
             rows = self.client.complete_batch(self.worker_id, [
                 AttemptOutcome(item.outbox_id, item.attempt_no, outcome.state,
@@ -152,7 +182,9 @@ class Worker:
         except psycopg.Error as exc:
             self._log("completion_error", count=len(done), sqlstate=db.sqlstate(exc),
                       error=str(exc).splitlines()[0] if str(exc) else "")
-            raise
+            if not _refused(exc):
+                raise
+            return [self.complete(item, outcome) for item, outcome in done]
         found: list[Completion] = []
         for (item, _), row in zip(done, rows, strict=True):
             if row.outcome == "stale":
@@ -169,6 +201,18 @@ class Worker:
         them all with one call."""
         return self.complete_all([(item, self.dispatch(item, rail)) for item in self.claim(batch_size)])
 
+    def _refused(self, item: ClaimedItem, outcome: RailOutcome, exc: psycopg.Error) -> None:
+        self._log("completion_refused", outbox_id=str(item.outbox_id), attempt_no=item.attempt_no,
+                  sqlstate=db.sqlstate(exc), error=str(exc).splitlines()[0] if str(exc) else "",
+                  state=outcome.state, rail_reference=outcome.rail_reference, error_code=outcome.error_code,
+                  error_message=outcome.error_message)
+
     def _log(self, event: str, **fields: Any) -> None:
         if self._say is not None:
             self._say(json.dumps({"event": event, "worker_id": self.worker_id, **fields}, sort_keys=True))
+
+
+def _refused(exc: psycopg.Error) -> bool:
+    """The server refused the completion's arguments (the connection and the claim are fine)."""
+    sqlstate = db.sqlstate(exc) or ""
+    return sqlstate.startswith(REFUSAL_CLASSES) and sqlstate not in ITEM_STATE_CODES

@@ -3,6 +3,10 @@ CREATE OR REPLACE FUNCTION payment_outbox._begin_partition_retirement(p_partitio
 RETURNS TABLE (items bigint, attempts bigint)
 LANGUAGE plpgsql
 SET search_path = pg_catalog, payment_outbox, pg_temp
+-- The SHARE lock on pending below waits for every open transaction that wrote to pending: a short
+-- wait, never long enough to queue the hot path behind a forgotten transaction (55P03 then; the
+-- run keeps the partition and names who held it).
+SET lock_timeout = '5s'
 AS $$
 #variable_conflict use_column
 DECLARE
@@ -26,6 +30,10 @@ BEGIN
         RETURN NEXT;
         RETURN;
     END IF;
+    -- Every transaction that inserted into pending has committed or rolled back, and none can
+    -- insert until this one commits the mark below: an enqueue that checked the month's partition
+    -- before the mark is seen here (and keeps it); one after the mark refuses (PO035).
+    LOCK TABLE payment_outbox.payment_outbox_pending IN SHARE MODE;
     SELECT (array_agg(p.outbox_id ORDER BY p.created_at, p.outbox_id))[1:100] INTO v_unfinished
     FROM payment_outbox.payment_outbox_pending AS p
     WHERE p.created_at >= coalesce(v_partition.range_from, '-infinity') AND p.created_at < v_partition.range_to;

@@ -26,6 +26,12 @@ BEGIN
                       HINT = 'It was released or failed already, or it is pending, in flight or terminal: '
                       'see outbox show.';
         END IF;
+        -- An item whose history retention retired is terminal, not unknown.
+        IF payment_outbox._retired_item(p_outbox_id) IS NOT NULL THEN
+            RAISE EXCEPTION 'outbox item % is not quarantined: %', p_outbox_id, payment_outbox._retired_item(p_outbox_id)
+                USING ERRCODE = 'PO030',
+                      HINT = 'It was terminal when retention retired it: nothing to release or fail.';
+        END IF;
         RAISE EXCEPTION 'unknown outbox item %', p_outbox_id
             USING ERRCODE = 'PO003';
     END IF;
@@ -36,6 +42,6 @@ $$;
 COMMENT ON FUNCTION payment_outbox._lock_quarantined(uuid, text, text) IS
 'Checks an operator''s decision on a quarantined item (PO010 for a null id or a blank reason or actor, '
 'PO015 when too long) and returns its pending row locked FOR UPDATE; PO030 when the item exists but '
-'is not quarantined (now), PO003 when it does not exist.';
+'is not quarantined (now) or retention retired its history, PO003 when it does not exist.';
 
 REVOKE ALL ON FUNCTION payment_outbox._lock_quarantined(uuid, text, text) FROM PUBLIC;

@@ -71,6 +71,8 @@ BEGIN
             WHERE k.instruction_id = p_item ->> 'instruction_id' AND k.idempotency_key = p_item ->> 'idempotency_key'
         ) THEN
             PERFORM payment_outbox._reject_missing_item(p_item ->> 'instruction_id', p_item ->> 'idempotency_key');
+        ELSE
+            PERFORM payment_outbox._require_nfc_key(p_item ->> 'instruction_id', p_item ->> 'idempotency_key');
         END IF;
         RAISE EXCEPTION 'the item was refused, but no check names its fault'
             USING ERRCODE = 'XX000';

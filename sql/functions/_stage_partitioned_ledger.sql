@@ -23,8 +23,10 @@ BEGIN
             INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING COMMENTS INCLUDING STORAGE
         ) PARTITION BY RANGE (item_created_at);
         -- Every unique index holds the partition key. An item's rows all carry its creation
-        -- time, so each still means what it meant: attempt_no unique per item, one terminal
-        -- attempt per item, one terminal item per key.
+        -- time, so two still mean what they meant: attempt_no unique per item, one terminal
+        -- attempt per item. The third no longer refuses a second terminal item under one key
+        -- (two items of one key differ in item_created_at): the key register's primary key
+        -- keeps a key to one item, and check_invariants() names the damage of before tables/0010.
         ALTER TABLE payment_outbox.payment_outbox_attempts_new
         ADD CONSTRAINT payment_outbox_attempts_new_pkey PRIMARY KEY (outbox_id, attempt_no, item_created_at);
         CREATE UNIQUE INDEX payment_outbox_attempts_new_outbox_id_terminal_key
@@ -59,7 +61,9 @@ BEGIN
         COMMENT ON INDEX payment_outbox.payment_outbox_attempts_new_outbox_id_terminal_key IS
         'At most one terminal attempt (DISPATCHED or FAILED) per item: no payment completes twice.';
         COMMENT ON INDEX payment_outbox.payment_outbox_attempts_new_idempotency_terminal_key IS
-        'Idempotency lookups for items that have left pending; at most one terminal item per key.';
+        'Idempotency lookups for items that have left pending. Unique with item_created_at (a partitioned '
+        'table''s unique index holds its partition key), so it does not refuse a second terminal item under '
+        'one key: the key register keeps a key to one item; check_invariants() names the damage of before 0010.';
         COMMENT ON TRIGGER payment_outbox_attempts_append_only ON payment_outbox.payment_outbox_attempts_new IS
         'Refuses UPDATE and DELETE on the ledger for everyone.';
         COMMENT ON TRIGGER payment_outbox_attempts_rows_append_only ON payment_outbox.payment_outbox_attempts_new IS

@@ -15,8 +15,9 @@ SET search_path = pg_catalog, payment_outbox, pg_temp
 AS $$
 #variable_conflict use_column
 BEGIN
-    IF p_window IS NULL OR p_window < interval '1 day' THEN
-        RAISE EXCEPTION 'the retention window must be at least 1 day, got %', coalesce(p_window::text, 'NULL')
+    -- Bounded above too: now() - p_window must be a date (300000 years was 22008, an overflow).
+    IF p_window IS NULL OR p_window < interval '1 day' OR p_window > interval '1000 years' THEN
+        RAISE EXCEPTION 'the retention window must be from 1 day to 1000 years, got %', coalesce(p_window::text, 'NULL')
             USING ERRCODE = 'PO031',
                   HINT = 'Keep at least as long as a payment can stay unfinished and an auditor may ask; see the README''s DBA section.';
     END IF;
@@ -50,7 +51,7 @@ END;
 $$;
 
 COMMENT ON FUNCTION payment_outbox.attempt_partition_retention(interval) IS
-'For each ledger partition wholly older than p_window (at least 1 day, PO031 otherwise): retire (every '
+'For each ledger partition wholly older than p_window (1 day to 1000 years, PO031 otherwise): retire (every '
 'item created in its range is terminal), keep (it holds unfinished items: their count and the first '
 '100 outbox ids, oldest first), or finish (a retention run began retiring it). Changes nothing: '
 'outbox retention --dry-run prints it.';

@@ -304,6 +304,20 @@ BEGIN ATOMIC
                 AND c.relkind = 'p'
         )
     UNION ALL
+    -- A conversion that stopped after its CHECK: the old table takes no item created from its
+    -- bound on, so from then no item can be created (PO035). Named with that deadline until
+    -- outbox migrate (or outbox convert-ledger) finishes the conversion.
+    SELECT
+        'ledger_conversion_unfinished' AS invariant,
+        NULL::uuid AS outbox_id,
+        NULL AS participant_id,
+        format(
+            'the ledger''s conversion to partitions is unfinished (%s): items created from %s on cannot be written; run outbox migrate before then',
+            r.partition_name, r.range_to
+        ) AS detail
+    FROM payment_outbox.payment_outbox_attempt_partitions AS r
+    WHERE r.state = 'converting'
+    UNION ALL
     SELECT
         'item_lost' AS invariant,
         h.outbox_id,
@@ -329,7 +343,8 @@ COMMENT ON FUNCTION payment_outbox.check_invariants() IS
 'has no row at all (unless retention retired the range it was registered in; retired items count '
 'towards their participant''s sequence from payment_outbox_retired_sequences), and a partitioned ledger '
 'without the partition of a pending item''s month or whose partitions end within a month '
-'(ledger_partition_missing). Reads the whole ledger and the key register: '
+'(ledger_partition_missing), and a conversion of the ledger to partitions left unfinished, with the '
+'time from which no item can be created (ledger_conversion_unfinished). Reads the whole ledger and the key register: '
 'run it from monitoring at a modest interval, not on every request.';
 
 REVOKE ALL ON FUNCTION payment_outbox.check_invariants() FROM PUBLIC;

@@ -20,8 +20,11 @@ SET search_path = pg_catalog, payment_outbox, pg_temp
 SET plan_cache_mode = force_generic_plan
 AS $$
 #variable_conflict use_column
+DECLARE
+    v_coverage tstzmultirange;
 BEGIN
     PERFORM payment_outbox._require_argument('worker_id', p_worker_id);
+    v_coverage := payment_outbox._ledger_coverage();
     PERFORM payment_outbox._require_batch_size(p_batch_size);
 
     -- Items left flagged on a rail that is not paused: their enqueue or requeue read the rail
@@ -59,6 +62,10 @@ BEGIN
                     FROM payment_outbox.payment_outbox_rails AS r
                     WHERE r.rail_type = d.rail_type AND r.paused
                 )
+                -- An item created at a time no ledger partition holds cannot be claimed (its
+                -- DISPATCHING row would fail, and with it the whole batch): it waits, named by
+                -- check_invariants(), until ensure_attempt_partitions() recreates its month.
+                AND (v_coverage IS NULL OR v_coverage @> d.created_at)
             ORDER BY d.next_attempt_at
             LIMIT p_batch_size
             FOR UPDATE OF d SKIP LOCKED
@@ -87,7 +94,8 @@ $$;
 
 COMMENT ON FUNCTION payment_outbox.claim_outbox_batch(text, integer) IS
 'Claims up to p_batch_size due items that are not in flight, oldest due first, skipping rows '
-'locked by other claimers and the items of paused rails (pause_rail). Appends one DISPATCHING '
+'locked by other claimers, the items of paused rails (pause_rail) and items created in a month no '
+'ledger partition holds (check_invariants() names them ledger_partition_missing). Appends one DISPATCHING '
 'attempt per item; its attempt_no is the fencing token to pass to complete_outbox_attempt.';
 
 REVOKE ALL ON FUNCTION payment_outbox.claim_outbox_batch(text, integer) FROM PUBLIC;

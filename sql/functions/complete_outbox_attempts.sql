@@ -47,6 +47,23 @@ BEGIN
                   HINT = 'Pass null error codes, messages and rail references as null elements, or omit the array.';
     END IF;
     PERFORM payment_outbox._limit_batch('p_outbox_ids', v_count);
+    -- The checks below read the arrays by position from 1, as unnest() numbers their elements:
+    -- an array with other bounds ('[2:2]={...}') or more than one dimension would slip past them.
+    IF EXISTS (
+        SELECT
+        FROM unnest(ARRAY[
+            array_lower(p_outbox_ids, 1), array_lower(p_attempt_nos, 1), array_lower(p_states, 1),
+            array_lower(p_error_codes, 1), array_lower(p_error_messages, 1), array_lower(p_rail_references, 1)
+        ]) AS l (lower_bound)
+        WHERE l.lower_bound <> 1
+    ) OR greatest(
+        array_ndims(p_outbox_ids), array_ndims(p_attempt_nos), array_ndims(p_states),
+        array_ndims(p_error_codes), array_ndims(p_error_messages), array_ndims(p_rail_references)
+    ) > 1 THEN
+        RAISE EXCEPTION 'the arrays of a batch completion must be one-dimensional and start at 1'
+            USING ERRCODE = 'PO017',
+                  HINT = 'Pass plain arrays (''{...}'', ARRAY[...]), not ''[2:3]={...}''.';
+    END IF;
 
     -- Texts over their limits (PO015), as complete_outbox_attempt refuses them, before anything is locked.
     SELECT min(u.item_no)::integer INTO v_bad_no

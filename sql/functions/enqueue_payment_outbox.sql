@@ -54,6 +54,12 @@ BEGIN
     SELECT * INTO v_item FROM payment_outbox._find_outbox_item(p_instruction_id, p_idempotency_key);
 
     IF NOT FOUND THEN
+        -- A new key must be in Unicode NFC (PO037): two forms of one text would be two keys.
+        -- (PostgreSQL normalizes only in a UTF8 database; in others keys stay bytes.)
+        IF pg_catalog.getdatabaseencoding() = 'UTF8'
+            AND NOT (p_instruction_id IS NFC NORMALIZED AND p_idempotency_key IS NFC NORMALIZED) THEN
+            PERFORM payment_outbox._require_nfc_key(p_instruction_id, p_idempotency_key);
+        END IF;
         -- A new key: wait for the participant's allocator row and lock it, held to commit, so ids
         -- follow commit order with no gaps; a new participant's row is created first.
         SELECT s.ctid INTO v_allocator_ctid
@@ -96,6 +102,7 @@ BEGIN
         RETURNING p.outbox_id, p.sequence_id, p.created_at INTO outbox_id, sequence_id, created_at;
 
         IF FOUND THEN
+            PERFORM payment_outbox._require_ledger_partition(created_at);
             state := 'PENDING';
             RETURN NEXT;
             RETURN;
@@ -136,7 +143,7 @@ COMMENT ON FUNCTION payment_outbox.enqueue_payment_outbox(text, text, text, text
 'Creates the outbox item for (instruction_id, idempotency_key), or returns the one it already '
 'holds, with its current state (PENDING, DISPATCHING, DISPATCHED, FAILED). A new item gets the '
 'participant''s next sequence id; a repeat burns none. The same key with another participant, '
-'rail type or payload raises PO001 and writes nothing.';
+'rail type or payload raises PO001 and writes nothing; a new key not in Unicode NFC raises PO037.';
 
 REVOKE ALL ON FUNCTION payment_outbox.enqueue_payment_outbox(text, text, text, text, jsonb) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION payment_outbox.enqueue_payment_outbox(text, text, text, text, jsonb)

@@ -80,6 +80,9 @@ BEGIN
                 AND jsonb_typeof(i.payload) = 'object',
                 FALSE
             )
+            -- A new key must be in Unicode NFC (PO037), as the single call's.
+            OR f.outbox_id IS NULL AND pg_catalog.getdatabaseencoding() = 'UTF8'
+            AND NOT coalesce(i.instruction_id IS NFC NORMALIZED AND i.idempotency_key IS NFC NORMALIZED, TRUE)
             OR f.outbox_id IS NOT NULL AND (
                 f.participant_id <> i.participant_id
                 OR f.rail_type <> i.rail_type
@@ -212,6 +215,10 @@ BEGIN
         INTO v_new_nos, v_new_ids, v_new_sequence_ids, v_new_created_ats
         FROM inserted AS i
         INNER JOIN fresh AS f ON i.outbox_id = f.outbox_id;
+        IF v_new_created_ats IS NOT NULL THEN
+            -- Every new item of one call is created at the same now().
+            PERFORM payment_outbox._require_ledger_partition(v_new_created_ats[1]);
+        END IF;
 
         IF coalesce(cardinality(v_new_nos), 0) < v_new_count THEN
             -- 4. Keys a concurrent call registered after step 1 read the file: a new statement

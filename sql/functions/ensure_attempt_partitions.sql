@@ -26,23 +26,45 @@ BEGIN
             USING ERRCODE = 'PO032',
                   HINT = 'Run outbox migrate (or outbox convert-ledger) as the package owner first.';
     END IF;
-    -- One run at a time: two would both find a month missing.
-    PERFORM pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext('payment_outbox.ensure_attempt_partitions'));
+    -- One run at a time: two would both find a month missing. A row only the package can lock
+    -- (an advisory key any login could take); PO036 names the holder after 5 s.
+    PERFORM payment_outbox._lock_package('ensure_attempt_partitions');
 
     FOR v_month IN
         SELECT m
         FROM pg_catalog.generate_series(
             date_trunc('month', pg_catalog.now() - interval '1 month'), pg_catalog.now() + p_ahead, interval '1 month'
         ) AS m
-    LOOP
-        -- A month some partition holds, or held (retired months are never created again), is skipped.
-        CONTINUE WHEN EXISTS (
+        WHERE NOT EXISTS (
+            -- A month some partition holds, or held (retired months are not created again for
+            -- nothing), is skipped.
             SELECT FROM payment_outbox.payment_outbox_attempt_partitions AS r
             WHERE
-                coalesce(r.range_from, '-infinity') < v_month + interval '1 month'
-                AND r.range_to > v_month
-        );
+                coalesce(r.range_from, '-infinity') < m + interval '1 month'
+                AND r.range_to > m
+        )
+        UNION
+        -- The month of a pending item no partition holds, however old, retired or never created:
+        -- its claim would fail until the month has a partition again.
+        SELECT date_trunc('month', p.created_at)
+        FROM payment_outbox.payment_outbox_pending AS p
+        WHERE NOT coalesce(payment_outbox._ledger_coverage() @> p.created_at, TRUE)
+        ORDER BY 1
+    LOOP
         v_name := 'payment_outbox_attempts_' || to_char(v_month, 'YYYY_MM');
+        -- A retired month keeps its registry row (its name, what it held, where it was exported):
+        -- the month created again takes the next free name, payment_outbox_attempts_YYYY_MM_2, ...
+        v_name := v_name || coalesce((
+            SELECT '_' || min(n)
+            FROM pg_catalog.generate_series(2, 1000) AS n
+            WHERE NOT EXISTS (
+                SELECT FROM payment_outbox.payment_outbox_attempt_partitions AS r
+                WHERE r.partition_name = v_name || '_' || n
+            )
+            HAVING EXISTS (
+                SELECT FROM payment_outbox.payment_outbox_attempt_partitions AS r WHERE r.partition_name = v_name
+            )
+        ), '');
         PERFORM payment_outbox._create_attempt_partition(
             'payment_outbox_attempts', v_name, v_month, v_month + interval '1 month'
         );
@@ -56,7 +78,8 @@ $$;
 
 COMMENT ON FUNCTION payment_outbox.ensure_attempt_partitions(interval) IS
 'Creates the ledger''s missing monthly partitions (UTC months) from the previous month to p_ahead '
-'ahead (a month some partition holds or held, retired included, is skipped) (0 to 5 years, PO031 otherwise; PO032 before the ledger is partitioned), each attached '
+'ahead (a month some partition holds or held, retired included, is skipped), and the month of any '
+'pending item no partition holds (a retired month again as payment_outbox_attempts_YYYY_MM_2, ...) (0 to 5 years, PO031 otherwise; PO032 before the ledger is partitioned; PO036 naming the holder when another run holds it 5 s), each attached '
 'under SHARE UPDATE EXCLUSIVE. Returns the partitions created. outbox migrate and outbox retention '
 'call it; run it from cron as outbox_operator if neither runs monthly. The ledger has no DEFAULT '
 'partition (PostgreSQL refuses DETACH ... CONCURRENTLY beside one): check_invariants() names '

@@ -31,6 +31,8 @@ SECURITY DEFINER
 SET search_path = pg_catalog, payment_outbox, pg_temp
 AS $$
 #variable_conflict use_column
+DECLARE
+    v_retired text;
 BEGIN
     PERFORM payment_outbox._require_argument('outbox_id', p_outbox_id::text);
     -- The enqueue is the first change (attempt 0); its identity comes from the pending row while
@@ -71,6 +73,14 @@ BEGIN
     INNER JOIN payment_outbox.payment_outbox_attempts AS a ON i.outbox_id = a.outbox_id
     ORDER BY 7;
     IF NOT FOUND THEN
+        -- Retired is not unknown: the payment existed and finished; never to be sent again.
+        v_retired := payment_outbox._retired_item(p_outbox_id);
+        IF v_retired IS NOT NULL THEN
+            RAISE EXCEPTION '%', v_retired
+                USING ERRCODE = 'PO034',
+                      HINT = 'The payment finished long ago: its history is in the export, not in the database. '
+                      'Never send it again under a new key.';
+        END IF;
         RAISE EXCEPTION 'unknown outbox item %', p_outbox_id
             USING ERRCODE = 'PO003',
                   HINT = 'Look the item up by (instruction_id, idempotency_key) with item_history(text, text).';
@@ -83,7 +93,8 @@ COMMENT ON FUNCTION payment_outbox.item_history(uuid) IS
 'row (DISPATCHING, DISPATCHED, RETRYABLE, FAILED, ZOMBIE_REQUEUE, QUARANTINED, RELEASED) with its '
 'worker, claim and completion times, latency, error, rail reference, and the actor and reason of a '
 'change an operator made (or the reason of a quarantine); changed_at is when the change happened. '
-'Never the payload. PO010 for a null id, PO003 for an unknown item.';
+'Never the payload. PO010 for a null id, PO003 for an unknown item, PO034 for one whose history '
+'retention retired (naming when, the partition and the export).';
 
 REVOKE ALL ON FUNCTION payment_outbox.item_history(uuid) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION payment_outbox.item_history(uuid) TO outbox_readonly, outbox_auditor;

@@ -25,7 +25,14 @@ BEGIN
     FOR UPDATE;
 
     UPDATE payment_outbox.payment_outbox_rails AS r
-    SET paused = TRUE, reason = p_reason, actor = p_actor, changed_at = now(), changed_by = session_user
+    -- A rail paused already keeps the time of its first pause (paused_since) and the login that
+    -- made it; the reason and actor are the latest.
+    SET
+        paused = TRUE,
+        reason = p_reason,
+        actor = p_actor,
+        changed_at = CASE WHEN v_was_paused THEN r.changed_at ELSE now() END,
+        changed_by = CASE WHEN v_was_paused THEN r.changed_by ELSE session_user END
     WHERE r.rail_type = p_rail_type;
 
     -- Every item not in flight leaves the claim index, set-based. A claim holding one of them

@@ -49,7 +49,8 @@ FINGERPRINT = """SELECT (SELECT count(*) FROM payment_outbox.payment_outbox_pend
         FROM payment_outbox.payment_outbox_rails),
        (SELECT count(*) FROM payment_outbox.payment_outbox_pending WHERE paused),
        (SELECT md5(string_agg(outbox_id::text || coalesce(attempt_no, 0) || coalesce(worker_id, ''), ','
-                              ORDER BY outbox_id)) FROM payment_outbox.payment_outbox_pending)"""
+                              ORDER BY outbox_id)) FROM payment_outbox.payment_outbox_pending),
+       (SELECT count(*) FROM payment_outbox.payment_outbox_attempt_partitions)"""
 
 
 @dataclass(frozen=True)
@@ -89,6 +90,10 @@ FUNCTIONS = (
     Function("item_history", "outbox_readonly", "SELECT * FROM payment_outbox.item_history(%s::uuid)"),
     Function("item_history", "outbox_readonly", "SELECT * FROM payment_outbox.item_history(%s, %s)",
              label="item_history_by_key"),
+    Function("ensure_attempt_partitions", "outbox_operator",
+             "SELECT * FROM payment_outbox.ensure_attempt_partitions(%s::interval)"),
+    Function("attempt_partition_retention", "outbox_operator",
+             "SELECT * FROM payment_outbox.attempt_partition_retention(%s::interval)"),
 )
 MAX_BATCH_ITEMS = 50_000
 # The short names above, as the schema (and docs/api.md's SQLSTATE table) names the functions.
@@ -130,6 +135,9 @@ PAYLOADS = st.one_of(
     st.lists(JSON_SCALARS, max_size=3).map(json.dumps),
     JSON_SCALARS.map(json.dumps),
 )
+# Intervals out of every range the partition functions take, their type's own ends included.
+INTERVALS = st.sampled_from([None, "-1 day", "1 hour", "6 years", "300000 years", "-300000 years", "178000000 years",
+                             "-178000000 years", "2147483647 days", "-2147483648 months"])
 STATES = st.sampled_from([None, "DISPATCHING", "DISPATCHED", "RETRYABLE", "FAILED", "ZOMBIE_REQUEUE", "QUARANTINED",
                           "RELEASED"])
 
@@ -246,6 +254,8 @@ def argument_strategies(function: str, outbox_ids: list[str]) -> list[tuple[st.S
         ],
         "item_history": [(ids, st.one_of(st.uuids().map(str), st.none()))],
         "item_history_by_key": [text("instruction_id", "i-1", "i-2"), text("idempotency_key", "k-1", "k-2", "k-3")],
+        "ensure_attempt_partitions": [(st.sampled_from(["0", "1 month", "3 months"]), INTERVALS)],
+        "attempt_partition_retention": [(st.sampled_from(["1 day", "30 days", "10 years"]), INTERVALS)],
     }[function]
 
 
@@ -301,8 +311,10 @@ def connections(clean_database: Database) -> Iterator[dict[str | None, psycopg.C
 # The batch calls and item_history draw from more kinds of bad input than the rest: a run of their
 # own, so that each kind is met (BATCH_CODES) without lengthening the first run.
 BATCH_FUNCTIONS = tuple(f for f in FUNCTIONS if f.name in BATCH_CODES or f.name == "item_history")
-RUNS = {"single_calls": (tuple(f for f in FUNCTIONS if f not in BATCH_FUNCTIONS), 600),
-        "batch_calls_and_history": (BATCH_FUNCTIONS, 700)}
+PARTITION_FUNCTIONS = tuple(f for f in FUNCTIONS if "partition" in f.name)
+RUNS = {"single_calls": (tuple(f for f in FUNCTIONS if f not in BATCH_FUNCTIONS + PARTITION_FUNCTIONS), 600),
+        "batch_calls_and_history": (BATCH_FUNCTIONS, 700),
+        "partition_functions": (PARTITION_FUNCTIONS, 120)}
 
 
 @pytest.mark.parametrize("run", RUNS)

@@ -94,12 +94,15 @@ def test_two_runs_at_once(clean_database: Database, proof: ProofRecord) -> None:
     name = month_partition(url, 2020, 3)
     backdated_item(url, "r-mar-done", "2020-03-10 12:00+00")
     dispatch_all(url)
-    with psycopg.connect(url, autocommit=True) as other:  # a run in progress holds the lock
-        other.execute("SELECT pg_advisory_lock(%s)", (retention.LOCK_KEY,))
-        code, lines = run_retention(url)
-        proof.check("a run while another holds the lock skips and changes nothing",
-                    want=(0, ["retention_skipped"], "attached"),
-                    have=(code, [line["event"] for line in lines], partitions(url)[name]))
+    with psycopg.connect(url, autocommit=True) as other:  # a run in progress holds the lease (issue 25, item 2)
+        other.execute("SELECT payment_outbox._take_package_lease('retention')")
+        lines: list[dict[str, Any]] = []
+        short = lockwait.LockPolicy(timeout_seconds=0.2, retries=0)
+        gave_up = _gave_up(url, lines, short)
+        proof.check("a run while another holds the lock waits its bound, names the holder, gives up, changes nothing",
+                    want=(True, ["retention_waiting", "retention_blocked"], "attached"),
+                    have=(f"pid {other.info.backend_pid}" in gave_up, [line["event"] for line in lines],
+                          partitions(url)[name]))
     results: list[tuple[int, list[dict[str, Any]]]] = []
     barrier = threading.Barrier(2)
 
@@ -116,6 +119,15 @@ def test_two_runs_at_once(clean_database: Database, proof: ProofRecord) -> None:
     proof.check("two runs at once: both succeed, the partition is retired once",
                 want=([0, 0], [name], "retired"), have=([code for code, _ in results], retired, partitions(url)[name]))
     proof.check("check_invariants() is empty", want=[], have=api.violations(url))
+
+
+def _gave_up(url: str, lines: list[dict[str, Any]], policy: lockwait.LockPolicy) -> str:
+    """The message of lockwait.GaveUp (exit 3) from one run; empty when the run did not give up."""
+    try:
+        retention.run(url, retention.Options(window="30 days"), emit=lines.append, policy=policy)
+    except lockwait.GaveUp as exc:
+        return str(exc)
+    return ""
 
 
 def test_a_crash_between_detach_and_drop_is_finished(clean_database: Database, proof: ProofRecord) -> None:
@@ -173,3 +185,8 @@ def test_bad_windows_are_refused(clean_database: Database, proof: ProofRecord) -
                           sqlstate_of(lambda: client.retention_plan("-1 day"))])
         proof.check("partitions ahead beyond 5 years is PO031", want="PO031",
                     have=sqlstate_of(lambda: client.ensure_partitions("6 years")))
+        proof.check("a window beyond any date (300000 years, the type's end) is PO031, not 22008 (issue 25, item 7)",
+                    want=["PO031", "PO031"], have=[sqlstate_of(lambda: client.retention_plan("300000 years")),
+                                                   sqlstate_of(lambda: client.retention_plan("178000000 years"))])
+    proof.check("outbox retention --window '300000 years' is PO031", want="PO031", have=sqlstate_of(
+        lambda: run_retention(url, window="300000 years")))
