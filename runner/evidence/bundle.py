@@ -141,7 +141,8 @@ def _code_scan(directory: Path) -> guardrails.Guardrail:
     return guardrails.Guardrail(
         name="owner_access_only_in_setup",
         rule="in tests/, owner connections only TRUNCATE, seed or set up, inject a fault (terminate a backend, "
-             "hold a table lock, ALTER SYSTEM), or read the catalog; "
+             "hold a table lock, ALTER SYSTEM), read the catalog, or read back with literal SELECTs what the "
+             "proof's runtime-role calls wrote; "
              "the payment API is reached through a runtime role (role_usage/code_scan.json)",
         checked=f"{len(uses)} connections and role switches in runner/ and tests/: "
                 f"{sum(u.kind == 'role_switch' for u in uses)} role switches, "

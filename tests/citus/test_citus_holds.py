@@ -33,6 +33,8 @@ def test_ledger_and_key_register_append_only_on_every_shard(citus: Citus, run_id
         "DELETE FROM payment_outbox.payment_outbox_idempotency_keys WHERE participant_id = %s::text",
     ]
     with psycopg.connect(citus.owner_url, autocommit=True) as conn:
+        # The owner's own UPDATE and DELETE FROM payment_outbox.* (above) are refused too; then the
+        # shard's name, from citus_shards (pg_dist_shard).
         for statement in statements:
             with pytest.raises(psycopg.Error) as refused:
                 conn.execute(statement, (participant,))
@@ -117,6 +119,7 @@ def test_check_invariants_names_a_planted_violation(citus: Citus, run_id: str) -
              "WHERE participant_id = %s::text")
     with psycopg.connect(citus.owner_url, autocommit=True) as owner, \
             Client.connect(citus.url("readonly"), None) as readonly:
+        # setup: the plant (UPDATE payment_outbox.participant_outbox_sequences) and its undoing, as the owner
         owner.execute(plant, (3, participant))
         planted = [(v.invariant, v.participant_id) for v in readonly.check_invariants_by_bucket()
                    if v.participant_id == participant]

@@ -57,7 +57,8 @@ def test_hot_path_delegated_by_participant_or_bucket(citus: Citus) -> None:
             "FROM pg_dist_object AS o JOIN pg_proc AS p ON o.classid = 'pg_proc'::regclass AND o.objid = p.oid "
             "WHERE p.pronamespace = 'payment_outbox'::regnamespace AND o.distribution_argument_index IS NOT NULL"
         ).fetchall()
-        buckets = Client(conn).buckets()
+    with Client.connect(citus.url("executor"), None) as executor:
+        buckets = executor.buckets()
     delegated = {name: (argument, forced, colocated) for name, argument, forced, colocated in rows}
     for name, argument in DELEGATED.items():
         assert delegated.get(name) == (argument, True, True), f"{name}: {delegated.get(name)}"
@@ -142,7 +143,7 @@ to do, the single-node package installed and nothing distributed."""
     with CitusCluster(workers=0) as lonely:
         run = subprocess.run([str(OUTBOX), "migrate", "--citus"], capture_output=True, text=True, check=False,
                              env={**os.environ, "DATABASE_URL": lonely.database_url})
-        with psycopg.connect(lonely.database_url) as conn:
+        with psycopg.connect(lonely.database_url) as conn:  # reads pg_dist_partition only
             distributed = citus_schema.is_distributed(conn)
     assert run.returncode == 2, run.stdout + run.stderr
     assert "no active worker" in run.stderr
