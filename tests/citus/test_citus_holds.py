@@ -6,6 +6,7 @@ import psycopg
 import pytest
 
 from runner.client import Client
+from runner.harness import sqlproof
 from runner.worker import RailOutcome
 from runner.worker.bucket import BucketWorker
 from tests.citus.conftest import LOGINS, Citus
@@ -163,3 +164,28 @@ def test_quarantine_release_and_fail_from_the_coordinator(citus: Citus, run_id: 
     assert (released.state, failed.state) == ("RELEASED", "FAILED")
     assert again.value.sqlstate == "PO030"
     assert redispatched == [released_id]
+
+
+def test_one_place_per_rule_on_every_node(citus: Citus) -> None:
+    """sql/tests/one_place_per_rule.sql on the coordinator and on each worker: the Citus bodies
+    (sql/citus/) append to the ledger only through _ledger_row, read the attempt limit only through
+    _state_at_limit and compare payloads only through _same_payload, and those helpers exist on
+    every node, where the delegated calls run them. The proof's helpers live only in the
+    transaction, which is rolled back (Citus propagates no DDL from it)."""
+    helpers = (sqlproof.PROOF_DIR / "_proof_helpers.sql").read_text()
+    rule = (sqlproof.PROOF_DIR / "one_place_per_rule.sql").read_text()
+    citus_appenders = ["claim_outbox_bucket", "complete_participant_attempt", "repair_zombie_bucket"]
+    for url in [citus.owner_url, *(node.url() for node in citus.cluster.nodes)]:
+        notices: list[str] = []
+        with psycopg.connect(url) as conn:
+            conn.add_notice_handler(lambda notice: notices.append(notice.message_primary or ""))
+            conn.execute("SET LOCAL citus.enable_ddl_propagation = off")
+            conn.execute(helpers)
+            conn.execute(rule)
+            through_ledger_row = [row[0] for row in conn.execute(
+                "SELECT p.proname FROM pg_proc AS p WHERE p.pronamespace = 'payment_outbox'::regnamespace "
+                "AND p.prosrc ~ 'payment_outbox\\._ledger_row\\(' AND p.proname = ANY(%s) ORDER BY p.proname",
+                (citus_appenders,)).fetchall()]
+            conn.rollback()
+        assert through_ledger_row == citus_appenders, f"{url}: {through_ledger_row}"
+        assert any("every function that appends to the ledger" in n for n in notices), f"{url}: {notices}"
