@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import psycopg
 import pytest
 
@@ -189,3 +194,29 @@ def test_one_place_per_rule_on_every_node(citus: Citus) -> None:
             conn.rollback()
         assert through_ledger_row == citus_appenders, f"{url}: {through_ledger_row}"
         assert any("every function that appends to the ledger" in n for n in notices), f"{url}: {notices}"
+
+
+def test_retention_refused_on_citus_nothing_changed(citus: Citus, run_id: str) -> None:
+    """`outbox retention` on the coordinator, as the owner, with a ledger holding a terminal item:
+    exit code 2 naming Citus, with and without --dry-run; the ledger's partitions, the partition
+    registry and the ledger's rows are as they were (Citus refuses DETACH PARTITION ... CONCURRENTLY
+    on a distributed table, so retention is not offered there: docs/scale-out.md, Retention)."""
+    _dispatched_item(citus, f"rt-{run_id}", f"rt-{run_id}")
+    state = ("SELECT (SELECT array_agg(c.relname::text ORDER BY c.relname) FROM pg_inherits AS i "
+             "JOIN pg_class AS c ON c.oid = i.inhrelid "
+             "WHERE i.inhparent = 'payment_outbox.payment_outbox_attempts'::regclass), "
+             "(SELECT count(*) FROM payment_outbox.payment_outbox_attempts), "
+             "(SELECT md5(string_agg(r::text, ',' ORDER BY r::text)) "
+             " FROM payment_outbox.payment_outbox_attempt_partitions AS r)")
+    with psycopg.connect(citus.owner_url) as conn:
+        before = conn.execute(state).fetchone()
+    assert before is not None and before[0] and before[1] > 0
+    env = {**os.environ, "DATABASE_URL": citus.owner_url}
+    for extra in ([], ["--dry-run"]):
+        run = subprocess.run([str(Path(sys.executable).parent / "outbox"), "retention", "--window", "1 day", *extra],
+                             env=env, capture_output=True, text=True, check=False)
+        assert run.returncode == 2, (extra, run.returncode, run.stdout, run.stderr)
+        assert "distributed on Citus" in run.stderr and "nothing changed" in run.stderr, run.stderr
+        assert run.stdout == "", run.stdout
+    with psycopg.connect(citus.owner_url) as conn:
+        assert conn.execute(state).fetchone() == before
