@@ -181,19 +181,25 @@ def test_one_place_per_rule_on_every_node(citus: Citus) -> None:
     rule = (sqlproof.PROOF_DIR / "one_place_per_rule.sql").read_text()
     citus_appenders = ["claim_outbox_bucket", "complete_participant_attempt", "repair_zombie_bucket"]
     for url in [citus.owner_url, *(node.url() for node in citus.cluster.nodes)]:
-        notices: list[str] = []
-        with psycopg.connect(url) as conn:
-            conn.add_notice_handler(lambda notice: notices.append(notice.message_primary or ""))
-            conn.execute("SET LOCAL citus.enable_ddl_propagation = off")
-            conn.execute(helpers)
-            conn.execute(rule)
-            through_ledger_row = [row[0] for row in conn.execute(
-                "SELECT p.proname FROM pg_proc AS p WHERE p.pronamespace = 'payment_outbox'::regnamespace "
-                "AND p.prosrc ~ 'payment_outbox\\._ledger_row\\(' AND p.proname = ANY(%s) ORDER BY p.proname",
-                (citus_appenders,)).fetchall()]
-            conn.rollback()
+        notices, through_ledger_row = _run_rule(url, helpers, rule, citus_appenders)
         assert through_ledger_row == citus_appenders, f"{url}: {through_ledger_row}"
         assert any("every function that appends to the ledger" in n for n in notices), f"{url}: {notices}"
+
+
+def _run_rule(url: str, helpers: str, rule: str, appenders: list[str]) -> tuple[list[str], list[str]]:
+    """The rule file's ok: notices on one node, and which of appenders build rows with _ledger_row there."""
+    notices: list[str] = []
+    with psycopg.connect(url) as conn:
+        conn.add_notice_handler(lambda notice: notices.append(notice.message_primary or ""))
+        conn.execute("SET LOCAL citus.enable_ddl_propagation = off")
+        conn.execute(helpers)
+        conn.execute(rule)
+        through_ledger_row = [row[0] for row in conn.execute(
+            "SELECT p.proname FROM pg_proc AS p WHERE p.pronamespace = 'payment_outbox'::regnamespace "
+            "AND p.prosrc ~ 'payment_outbox\\._ledger_row\\(' AND p.proname = ANY(%s) ORDER BY p.proname",
+            (appenders,)).fetchall()]
+        conn.rollback()
+    return notices, through_ledger_row
 
 
 def test_retention_refused_on_citus_nothing_changed(citus: Citus, run_id: str) -> None:
