@@ -134,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
         return 3
     except (db.ConfigurationError, migrate.MigrationError, citus_schema.CitusInstallError,
             threshold.ThresholdError, package.PackageError,
-            lockwait.PolicyError) as exc:
+            lockwait.PolicyError, retention.RetentionRefused) as exc:
         print(f"outbox {args.command}: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:  # a file the command needs, unreadable or gone

@@ -12,6 +12,10 @@ older than the window:
   earlier run left pending); the export to DIR/<partition>.csv when asked; `_retire_partition`
   drops it and records it retired.
 
+On Citus (the ledger distributed, outbox migrate --citus) it refuses and changes nothing: Citus
+cannot DETACH PARTITION ... CONCURRENTLY a distributed table, and a retired key there would answer
+PO004, not PO034 (docs/scale-out.md, Retention).
+
 A partition a crashed run left detaching is finished by the next run. A run holds the package lease
 `retention` (runner/schema/package_lock.py, a row only the owner can write): a second run at once
 waits for it up to its bound, then logs retention_blocked naming the holder and exits 3. Each
@@ -33,11 +37,15 @@ from psycopg import sql
 from runner import db
 from runner.client import Client
 from runner.process import emit_json
-from runner.schema import lockwait, package_lock
+from runner.schema import citus, lockwait, package_lock
 
 DEFAULT_AHEAD = "3 months"
 NOT_RETIRABLE = "PO033"
 Emit = Callable[[dict[str, Any]], None]
+
+
+class RetentionRefused(Exception):
+    """A ledger this command must not retire partitions of (the CLI exits 2, nothing changed)."""
 
 
 @dataclass(frozen=True)
@@ -54,6 +62,11 @@ def run(url: str, options: Options, *, emit: Emit = emit_json, policy: lockwait.
     if options.export_dir is not None and not options.dry_run and not options.export_dir.is_dir():
         raise FileNotFoundError(f"--export {options.export_dir}: not a directory")
     with db.connection(url, application_name="outbox retention", autocommit=True) as conn:
+        if citus.is_distributed(conn):
+            raise RetentionRefused(
+                "the ledger is distributed on Citus, which cannot DETACH PARTITION ... CONCURRENTLY a "
+                "distributed table: no partition was retired (nothing changed); keep the ledger's "
+                "partitions, and see docs/scale-out.md, Retention")
         client = Client(conn)
         if options.dry_run:
             for verdict in client.retention_plan(options.window):

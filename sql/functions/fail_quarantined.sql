@@ -25,7 +25,8 @@ BEGIN
     ) AS l;
 
     DELETE FROM payment_outbox.payment_outbox_pending AS p
-    WHERE p.outbox_id = v_item.outbox_id;
+    -- The participant too: on Citus it routes the statement to the item's shard (sql/citus/).
+    WHERE p.participant_id = v_item.participant_id AND p.outbox_id = v_item.outbox_id;
 
     outbox_id := v_item.outbox_id;
     attempt_no := v_attempt_no;

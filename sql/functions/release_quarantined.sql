@@ -33,7 +33,8 @@ BEGIN
         next_attempt_at = now(),
         quarantined_at = NULL,
         quarantine_reason = NULL
-    WHERE p.outbox_id = v_item.outbox_id;
+    -- The participant too: on Citus it routes the statement to the item's shard (sql/citus/).
+    WHERE p.participant_id = v_item.participant_id AND p.outbox_id = v_item.outbox_id;
 
     outbox_id := v_item.outbox_id;
     attempt_no := v_attempt_no;

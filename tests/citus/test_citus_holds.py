@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import psycopg
 import pytest
 
 from runner.client import Client
+from runner.harness import sqlproof
 from runner.worker import RailOutcome
 from runner.worker.bucket import BucketWorker
 from tests.citus.conftest import LOGINS, Citus
@@ -166,3 +172,60 @@ def test_quarantine_release_and_fail_from_the_coordinator(citus: Citus, run_id: 
     assert (released.state, failed.state) == ("RELEASED", "FAILED")
     assert again.value.sqlstate == "PO030"
     assert redispatched == [released_id]
+
+
+def test_one_place_per_rule_on_every_node(citus: Citus) -> None:
+    """sql/tests/one_place_per_rule.sql on the coordinator and on each worker: the Citus bodies
+    (sql/citus/) append to the ledger only through _ledger_row, read the attempt limit only through
+    _state_at_limit and compare payloads only through _same_payload, and those helpers exist on
+    every node, where the delegated calls run them. The proof's helpers live only in the
+    transaction, which is rolled back (Citus propagates no DDL from it)."""
+    helpers = (sqlproof.PROOF_DIR / "_proof_helpers.sql").read_text()
+    rule = (sqlproof.PROOF_DIR / "one_place_per_rule.sql").read_text()
+    citus_appenders = ["claim_outbox_bucket", "complete_participant_attempt", "repair_zombie_bucket"]
+    for url in [citus.owner_url, *(node.url() for node in citus.cluster.nodes)]:
+        notices, through_ledger_row = _run_rule(url, helpers, rule, citus_appenders)
+        assert through_ledger_row == citus_appenders, f"{url}: {through_ledger_row}"
+        assert any("every function that appends to the ledger" in n for n in notices), f"{url}: {notices}"
+
+
+def _run_rule(url: str, helpers: str, rule: str, appenders: list[str]) -> tuple[list[str], list[str]]:
+    """The rule file's ok: notices on one node, and which of appenders build rows with _ledger_row there."""
+    notices: list[str] = []
+    with psycopg.connect(url) as conn:
+        conn.add_notice_handler(lambda notice: notices.append(notice.message_primary or ""))
+        conn.execute("SET LOCAL citus.enable_ddl_propagation = off")
+        conn.execute(helpers)
+        conn.execute(rule)
+        through_ledger_row = [row[0] for row in conn.execute(
+            "SELECT p.proname FROM pg_proc AS p WHERE p.pronamespace = 'payment_outbox'::regnamespace "
+            "AND p.prosrc ~ 'payment_outbox\\._ledger_row\\(' AND p.proname = ANY(%s) ORDER BY p.proname",
+            (appenders,)).fetchall()]
+        conn.rollback()
+    return notices, through_ledger_row
+
+
+def test_retention_refused_on_citus_nothing_changed(citus: Citus, run_id: str) -> None:
+    """`outbox retention` on the coordinator, as the owner, with a ledger holding a terminal item:
+    exit code 2 naming Citus, with and without --dry-run; the ledger's partitions, the partition
+    registry and the ledger's rows are as they were (Citus refuses DETACH PARTITION ... CONCURRENTLY
+    on a distributed table, so retention is not offered there: docs/scale-out.md, Retention)."""
+    _dispatched_item(citus, f"rt-{run_id}", f"rt-{run_id}")
+    state = ("SELECT (SELECT array_agg(c.relname::text ORDER BY c.relname) FROM pg_inherits AS i "
+             "JOIN pg_class AS c ON c.oid = i.inhrelid "
+             "WHERE i.inhparent = 'payment_outbox.payment_outbox_attempts'::regclass), "
+             "(SELECT count(*) FROM payment_outbox.payment_outbox_attempts), "
+             "(SELECT md5(string_agg(r::text, ',' ORDER BY r::text)) "
+             " FROM payment_outbox.payment_outbox_attempt_partitions AS r)")
+    with psycopg.connect(citus.owner_url) as conn:
+        before = conn.execute(state).fetchone()
+    assert before is not None and before[0] and before[1] > 0
+    env = {**os.environ, "DATABASE_URL": citus.owner_url}
+    for extra in ([], ["--dry-run"]):
+        run = subprocess.run([str(Path(sys.executable).parent / "outbox"), "retention", "--window", "1 day", *extra],
+                             env=env, capture_output=True, text=True, check=False)
+        assert run.returncode == 2, (extra, run.returncode, run.stdout, run.stderr)
+        assert "distributed on Citus" in run.stderr and "nothing changed" in run.stderr, run.stderr
+        assert run.stdout == "", run.stdout
+    with psycopg.connect(citus.owner_url) as conn:
+        assert conn.execute(state).fetchone() == before

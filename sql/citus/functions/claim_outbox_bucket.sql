@@ -67,15 +67,13 @@ BEGIN
         ),
 
         recorded AS (
-            INSERT INTO payment_outbox.%2$I (
-                outbox_id, instruction_id, participant_id, sequence_id, idempotency_key, rail_type,
-                payload_sha256, item_created_at, attempt_no, state, claimed_at, worker_id
-            )
-            SELECT
-                c.outbox_id, c.instruction_id, c.participant_id, c.sequence_id, c.idempotency_key,
-                c.rail_type, c.payload_sha256, c.created_at, c.attempt_no, 'DISPATCHING', c.claimed_at,
-                c.worker_id
+            -- A shard's row has the queue's columns: cast, it is the pending row _ledger_row reads.
+            INSERT INTO payment_outbox.%2$I
+            SELECT l.*
             FROM claimed AS c
+            CROSS JOIN LATERAL payment_outbox._ledger_row(
+                c::payment_outbox.payment_outbox_pending, c.attempt_no, 'DISPATCHING'
+            ) AS l
         )
 
         SELECT

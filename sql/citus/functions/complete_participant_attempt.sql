@@ -53,16 +53,10 @@ BEGIN
             p.participant_id = p_participant_id AND p.outbox_id = p_outbox_id AND p.attempt_no = p_attempt_no
             AND (p_worker_id IS NULL OR p.worker_id = p_worker_id)
         FOR UPDATE;
-        -- Retries exhausted: the budget counts from the item's latest release (attempt_base), and
-        -- a machine never decides such an item FAILED: it waits in QUARANTINED for a person.
-        IF v_item.outbox_id IS NOT NULL
-            AND v_attempt_no - v_item.attempt_base >= payment_outbox._max_attempt_count() THEN
-            v_state := 'QUARANTINED';
-            v_reason := format(
-                'retries exhausted: RETRYABLE%s at attempt %s, the maximum attempt count is %s',
-                coalesce(' (' || p_error_code || ')', ''), v_attempt_no - v_item.attempt_base,
-                payment_outbox._max_attempt_count()
-            );
+        -- Retries exhausted: QUARANTINED, for a person to decide, never FAILED by a machine.
+        IF v_item.outbox_id IS NOT NULL THEN
+            SELECT l.state, l.reason INTO v_state, v_reason
+            FROM payment_outbox._state_at_limit(p_state, v_attempt_no, v_item.attempt_base, p_error_code, NULL) AS l;
         END IF;
     ELSE
         DELETE FROM payment_outbox.payment_outbox_pending AS p
@@ -77,18 +71,12 @@ BEGIN
     END IF;
     v_completed_at := clock_timestamp();
 
-    INSERT INTO payment_outbox.payment_outbox_attempts (
-        outbox_id, instruction_id, participant_id, sequence_id, idempotency_key, rail_type,
-        payload_sha256, item_created_at, attempt_no, state, claimed_at, completed_at, worker_id,
-        error_code, error_message, rail_reference, latency_ms, reason
-    )
-    VALUES (
-        v_item.outbox_id, v_item.instruction_id, v_item.participant_id, v_item.sequence_id,
-        v_item.idempotency_key, v_item.rail_type, v_item.payload_sha256, v_item.created_at,
-        v_attempt_no, v_state, v_item.claimed_at, v_completed_at, v_item.worker_id,
-        p_error_code, p_error_message, p_rail_reference,
-        payment_outbox._latency_ms(v_item.claimed_at, v_completed_at), v_reason
-    );
+    INSERT INTO payment_outbox.payment_outbox_attempts
+    SELECT l.*
+    FROM payment_outbox._ledger_row(
+        v_item, v_attempt_no, v_state, v_completed_at, p_error_code, p_error_message, p_rail_reference,
+        p_reason => v_reason
+    ) AS l;
 
     IF v_state = 'RETRYABLE' THEN
         UPDATE payment_outbox.payment_outbox_pending AS p

@@ -23,6 +23,7 @@ AS $$
 -- A repeat takes no lock at all.
 DECLARE
     v_payload_sha256 bytea;
+    v_same_payload boolean;
     v_item record;
 BEGIN
     -- One cheap test for the common case; the helpers then name the first bad argument.
@@ -110,19 +111,15 @@ BEGIN
         END IF;
     END IF;
 
-    -- A repeat must match the item. Its payload matches when equal as jsonb: by the canonical
-    -- hash or, for items enqueued before it (tables/0012), by the hash of the jsonb text as it was
-    -- sent or by the pending item's payload itself. (Nested, so that the common repeat runs no
-    -- subquery: an expression holding one starts an executor.)
-    IF v_item.payload_sha256 NOT IN (v_payload_sha256, sha256(convert_to(p_payload::text, 'UTF8'))) THEN
-        IF EXISTS (
-            SELECT FROM payment_outbox.payment_outbox_pending AS p
-            WHERE p.participant_id = p_participant_id AND p.outbox_id = v_item.outbox_id AND p.payload = p_payload
-        ) THEN
+    -- A repeat must match the item, its payload equal as jsonb (_same_payload, the rule
+    -- enqueue_payment_outbox follows off Citus). Equal canonical hashes prove it, and the common
+    -- repeat runs no statement for it; other hashes ask the rule.
+    IF v_item.payload_sha256 <> v_payload_sha256 THEN
+        SELECT s.same_payload INTO v_same_payload
+        FROM payment_outbox._same_payload(v_item.outbox_id, v_item.payload_sha256, p_payload, v_payload_sha256) AS s;
+        IF v_same_payload THEN
             v_payload_sha256 := v_item.payload_sha256;
         END IF;
-    ELSE
-        v_payload_sha256 := v_item.payload_sha256;
     END IF;
     PERFORM payment_outbox._require_same_item(
         p_idempotency_key, v_item.participant_id, v_item.rail_type, v_item.payload_sha256,

@@ -20,7 +20,6 @@ AS $$
 -- The statement of repair_zombie_attempts, over the bucket's shard of the queue and of the ledger
 -- (claim_outbox_bucket says why a bucket's shards, and how the call gets to their node).
 DECLARE
-    v_max_attempt_count integer := payment_outbox._max_attempt_count();
     v_shards record;
 BEGIN
     PERFORM payment_outbox._require_threshold(p_threshold_seconds);
@@ -33,7 +32,13 @@ BEGIN
         -- SKIP LOCKED: an item locked by a completion or another repairer is theirs to decide.
         SELECT
             z.*,
-            greatest(z.attempt_count, z.attempt_no) + 1 AS new_attempt_no
+            -- The shard's row has the queue's columns: as the pending row, _ledger_row reads it.
+            ROW(z.*)::payment_outbox.payment_outbox_pending AS item,
+            greatest(z.attempt_count, z.attempt_no) + 1 AS new_attempt_no,
+            pg_catalog.format(
+                'DISPATCHING attempt %%s had no completion after %%s seconds', z.attempt_no, $1
+            ) AS error_message,
+            clock_timestamp() AS completed_at
         FROM payment_outbox.%1$I AS z
         WHERE z.attempt_no IS NOT NULL AND z.claimed_at < now() - make_interval(secs => $1)
         ORDER BY z.claimed_at
@@ -42,30 +47,16 @@ BEGIN
     ),
 
     decided AS (
-        -- At the maximum attempt count (counted from the item's latest release) the zombie's
-        -- payment may or may not have gone out: never FAILED by a machine, QUARANTINED for a person.
+        -- At the attempt limit (_state_at_limit) the zombie's payment may or may not have gone
+        -- out: never FAILED by a machine, QUARANTINED for a person.
         SELECT
             z.*,
-            CASE
-                WHEN z.new_attempt_no - z.attempt_base >= $3 THEN 'QUARANTINED'
-                ELSE 'ZOMBIE_REQUEUE'
-            END::payment_outbox.outbox_attempt_state AS new_state,
-            pg_catalog.format(
-                'DISPATCHING attempt %%s had no completion after %%s seconds', z.attempt_no, $1
-            ) AS error_message,
-            clock_timestamp() AS completed_at
+            q.state AS new_state,
+            q.reason
         FROM zombie AS z
-    ),
-
-    reasoned AS (
-        SELECT
-            d.*,
-            CASE
-                WHEN d.new_state = 'QUARANTINED' THEN pg_catalog.format(
-                    'outcome unknown: %%s, at the maximum attempt count %%s', d.error_message, $3
-                )
-            END AS reason
-        FROM decided AS d
+        CROSS JOIN LATERAL payment_outbox._state_at_limit(
+            'ZOMBIE_REQUEUE', z.new_attempt_no, z.attempt_base, NULL, z.error_message
+        ) AS q
     ),
 
     requeued AS (
@@ -78,23 +69,18 @@ BEGIN
             next_attempt_at = CASE WHEN d.reason IS NULL THEN now() ELSE 'infinity' END,
             quarantined_at = CASE WHEN d.reason IS NULL THEN NULL ELSE d.completed_at END,
             quarantine_reason = d.reason
-        FROM reasoned AS d
+        FROM decided AS d
         WHERE p.outbox_id = d.outbox_id
         RETURNING p.outbox_id
     ),
 
     recorded AS (
-        INSERT INTO payment_outbox.%2$I (
-            outbox_id, instruction_id, participant_id, sequence_id, idempotency_key, rail_type,
-            payload_sha256, item_created_at, attempt_no, state, claimed_at, completed_at, worker_id,
-            error_code, error_message, latency_ms, reason
-        )
-        SELECT
-            d.outbox_id, d.instruction_id, d.participant_id, d.sequence_id, d.idempotency_key,
-            d.rail_type, d.payload_sha256, d.created_at, d.new_attempt_no, d.new_state, d.claimed_at,
-            d.completed_at, d.worker_id, 'ZOMBIE', d.error_message,
-            payment_outbox._latency_ms(d.claimed_at, d.completed_at), d.reason
-        FROM reasoned AS d
+        INSERT INTO payment_outbox.%2$I
+        SELECT l.*
+        FROM decided AS d
+        CROSS JOIN LATERAL payment_outbox._ledger_row(
+            d.item, d.new_attempt_no, d.new_state, d.completed_at, 'ZOMBIE', d.error_message, p_reason => d.reason
+        ) AS l
     )
 
     SELECT
@@ -108,7 +94,7 @@ BEGIN
     ORDER BY d.claimed_at
         $repair$,
         v_shards.pending_shard, v_shards.attempts_shard
-    ) USING p_threshold_seconds, p_batch_size, v_max_attempt_count;
+    ) USING p_threshold_seconds, p_batch_size;
 END;
 $$;
 
