@@ -205,20 +205,23 @@ def _run_rule(url: str, helpers: str, rule: str, appenders: list[str]) -> tuple[
     return notices, through_ledger_row
 
 
+# The ledger's partitions, its row count and the partition registry, as one row.
+RETENTION_STATE = ("SELECT (SELECT array_agg(c.relname::text ORDER BY c.relname) FROM pg_inherits AS i "
+                   "JOIN pg_class AS c ON c.oid = i.inhrelid "
+                   "WHERE i.inhparent = 'payment_outbox.payment_outbox_attempts'::regclass), "
+                   "(SELECT count(*) FROM payment_outbox.payment_outbox_attempts), "
+                   "(SELECT md5(string_agg(r::text, ',' ORDER BY r::text)) "
+                   " FROM payment_outbox.payment_outbox_attempt_partitions AS r)")
+
+
 def test_retention_refused_on_citus_nothing_changed(citus: Citus, run_id: str) -> None:
     """`outbox retention` on the coordinator, as the owner, with a ledger holding a terminal item:
     exit code 2 naming Citus, with and without --dry-run; the ledger's partitions, the partition
     registry and the ledger's rows are as they were (Citus refuses DETACH PARTITION ... CONCURRENTLY
     on a distributed table, so retention is not offered there: docs/scale-out.md, Retention)."""
     _dispatched_item(citus, f"rt-{run_id}", f"rt-{run_id}")
-    state = ("SELECT (SELECT array_agg(c.relname::text ORDER BY c.relname) FROM pg_inherits AS i "
-             "JOIN pg_class AS c ON c.oid = i.inhrelid "
-             "WHERE i.inhparent = 'payment_outbox.payment_outbox_attempts'::regclass), "
-             "(SELECT count(*) FROM payment_outbox.payment_outbox_attempts), "
-             "(SELECT md5(string_agg(r::text, ',' ORDER BY r::text)) "
-             " FROM payment_outbox.payment_outbox_attempt_partitions AS r)")
     with psycopg.connect(citus.owner_url) as conn:
-        before = conn.execute(state).fetchone()
+        before = conn.execute(RETENTION_STATE).fetchone()
     assert before is not None and before[0] and before[1] > 0
     env = {**os.environ, "DATABASE_URL": citus.owner_url}
     for extra in ([], ["--dry-run"]):
@@ -228,4 +231,4 @@ def test_retention_refused_on_citus_nothing_changed(citus: Citus, run_id: str) -
         assert "distributed on Citus" in run.stderr and "nothing changed" in run.stderr, run.stderr
         assert run.stdout == "", run.stdout
     with psycopg.connect(citus.owner_url) as conn:
-        assert conn.execute(state).fetchone() == before
+        assert conn.execute(RETENTION_STATE).fetchone() == before
