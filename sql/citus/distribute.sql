@@ -65,6 +65,8 @@ SELECT create_reference_table('payment_outbox.payment_outbox_rail_history');
 SELECT create_reference_table('payment_outbox.payment_outbox_attempt_partitions');
 SELECT create_reference_table('payment_outbox.payment_outbox_retired_sequences');
 SELECT create_reference_table('payment_outbox.payment_outbox_key_conflicts');
+-- The package's own locks (tables/0017): one row per job, locked by the owner's jobs wherever they run.
+SELECT create_reference_table('payment_outbox.payment_outbox_locks');
 
 -- The allocators first: the others are co-located with it, shard for shard.
 SELECT create_distributed_table('payment_outbox.participant_outbox_sequences', 'participant_id');

@@ -10,6 +10,10 @@ AS $$
 DECLARE
     v_was_paused boolean;
     v_items bigint;
+    -- Read here, not in the UPDATE's CASE: Citus refuses a non-immutable function inside CASE
+    -- in an UPDATE of its reference table payment_outbox_rails.
+    v_now timestamptz := now();
+    v_login text := session_user;
 BEGIN
     PERFORM payment_outbox._require_argument('rail_type', p_rail_type);
     PERFORM payment_outbox._require_argument('reason', p_reason);
@@ -31,8 +35,8 @@ BEGIN
         paused = TRUE,
         reason = p_reason,
         actor = p_actor,
-        changed_at = CASE WHEN v_was_paused THEN r.changed_at ELSE now() END,
-        changed_by = CASE WHEN v_was_paused THEN r.changed_by ELSE session_user END
+        changed_at = CASE WHEN v_was_paused THEN r.changed_at ELSE v_now END,
+        changed_by = CASE WHEN v_was_paused THEN r.changed_by ELSE v_login END
     WHERE r.rail_type = p_rail_type;
 
     -- Every item not in flight leaves the claim index, set-based. A claim holding one of them

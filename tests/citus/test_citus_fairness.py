@@ -22,8 +22,8 @@ def test_busy_bucket_starves_no_other(citus: Citus, run_id: str) -> None:
     first round (one call per bucket), while the heavy bucket needs 30 calls; then everything is
     terminal (every due item was reachable)."""
     with Client.connect(citus.url("executor"), None) as executor:
-        conn = executor.conn
         buckets = executor.buckets()
+    with psycopg.connect(citus.owner_url) as conn:  # reads pg_dist_shard only (bucket_of)
         chosen = participants_per_bucket(conn, f"fair-{run_id}", 1, len(buckets))
     heavy = chosen[0][0]
     light = {chosen[b][0]: b for b in range(1, len(buckets))}

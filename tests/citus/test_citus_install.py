@@ -22,7 +22,7 @@ OUTBOX = Path(sys.executable).parent / "outbox"
 DISTRIBUTED = ("participant_outbox_sequences", "payment_outbox_pending", "payment_outbox_attempts",
                "payment_outbox_idempotency_keys")
 REFERENCE = ("payment_outbox_settings", "payment_outbox_settings_history", "payment_outbox_rails",
-             "payment_outbox_rail_history", "payment_outbox_attempt_partitions",
+             "payment_outbox_rail_history", "payment_outbox_attempt_partitions", "payment_outbox_locks",
              "payment_outbox_retired_sequences", "payment_outbox_key_conflicts", "payment_outbox_buckets")
 DELEGATED = {
     "enqueue_payment_outbox": "p_participant_id",
