@@ -117,6 +117,10 @@ class Ingesters:
         self.errors: list[str] = []
         self.retries = 0
         self.to_hold = 0  # the next keys taken are held in the rail (payload gate), gate()
+        # While set, only keys still to be held are taken: the load does not run through its keys
+        # while the proof waits for its held dispatches (on an idle machine with asynchronous
+        # commits the workers complete hundreds a second, and every key was gone before the kill).
+        self.holding_new_keys = False
         self._lock = threading.Condition()
         self.threads = [threading.Thread(target=self._guarded, args=(f"ingest-{n}",), daemon=True)
                         for n in range(INGESTERS)]
@@ -130,6 +134,15 @@ class Ingesters:
         """The next `count` keys any ingester takes are held in the rail when dispatched."""
         with self._lock:
             self.to_hold += count
+
+    def hold_new_keys(self, holding: bool) -> None:
+        with self._lock:
+            self.holding_new_keys = holding
+            self._lock.notify_all()
+
+    def _may_take_a_key(self) -> bool:
+        with self._lock:
+            return not self.holding_new_keys or self.to_hold > 0
 
     def acknowledged(self) -> int:
         with self._lock:
@@ -159,7 +172,8 @@ class Ingesters:
         processes = self.processes
         while not self.stop.is_set():
             if processes is None or processes.wait_for(
-                    lambda _: self.acknowledged() - processes.completed < BACKLOG or self.stop.is_set(), 0.5):
+                    lambda _: (self.acknowledged() - processes.completed < BACKLOG and self._may_take_a_key())
+                    or self.stop.is_set(), 0.5):
                 return not self.stop.is_set()
         return False
 
@@ -307,8 +321,10 @@ def run(ha: HACluster, urls: Urls, directory: Path, name: str, *,
             # Dispatches held in the rail at the kill, taken just before it (younger than the
             # repair threshold, so they are in flight, not yet requeued, when the leader dies).
             ingesters.gate(HELD)
+            ingesters.hold_new_keys(True)
             if not processes.wait_for(lambda lines: sum(1 for x in lines if x.get("event") == "rail_gated") >= HELD):
                 raise AssertionError(f"no dispatch was held in the rail: {ingesters.errors} {processes.lines[-20:]}")
+            ingesters.hold_new_keys(False)  # enqueues are in flight again when the leader dies
             with processes.new_line:
                 gated = [dict(x) for x in processes.lines if x.get("event") == "rail_gated"]
             killed_at = time.time()
