@@ -13,7 +13,7 @@ DECLARE
     -- Read here, not in the UPDATE's CASE: Citus refuses a non-immutable function inside CASE
     -- in an UPDATE of its reference table payment_outbox_rails.
     v_now timestamptz := now();
-    v_login text := session_user;
+    v_login text := session_user::text;
 BEGIN
     PERFORM payment_outbox._require_argument('rail_type', p_rail_type);
     PERFORM payment_outbox._require_argument('reason', p_reason);
