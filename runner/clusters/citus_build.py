@@ -111,7 +111,13 @@ def patches(tarball: Path, version: str, srv: Server) -> list[Path]:
 def ensure(pg_config: str | None = None, log: bool = True) -> str:
     """Citus of the source's version on the server; returns the version. Builds only if missing."""
     srv = server(pg_config)
-    tarball = source_tarball()
+    try:
+        tarball = source_tarball()
+    except CitusBuildError:
+        installed = installed_version(srv)
+        if installed is None:
+            raise
+        return installed  # Citus from Citus's packages (or built before): nothing to build, no source needed
     version = source_version(tarball)
     if installed_version(srv) == version:
         return version
